@@ -1,0 +1,5 @@
+"""``python -m edgeadapt`` runs the command line."""
+
+from edgeadapt.cli.app import main
+
+main()

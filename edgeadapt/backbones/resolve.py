@@ -1,0 +1,48 @@
+"""Turn a ``--backbone`` value into something ``AutoModel.from_pretrained`` loads, and fingerprint it."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from edgeadapt.errors import EdgeAdaptError
+from edgeadapt.paths import backbones_dir
+
+DEFAULT_BACKBONE = "multilingual-e5-small"
+
+
+def resolve_backbone(spec: str | None) -> str:
+    """A local Hugging Face folder, a cached backbone name, or a hub name (hub only with the internet).
+
+    ``None`` means the default backbone, which must have been pulled (``edgeadapt backbone pull``).
+    """
+    name = spec or DEFAULT_BACKBONE
+    local = Path(name).expanduser()
+    if local.is_dir():
+        if not (local / "config.json").exists():
+            raise EdgeAdaptError(f"backbone folder {local} has no config.json: give a Hugging Face model folder")
+        return str(local.resolve())
+    cached = backbones_dir() / name
+    if (cached / "config.json").exists():
+        return str(cached.resolve())
+    if name == DEFAULT_BACKBONE:
+        raise EdgeAdaptError(
+            f"the default backbone {DEFAULT_BACKBONE} is not in the cache: run `edgeadapt backbone pull` first"
+        )
+    return name
+
+
+def weights_fingerprint(path_or_name: str) -> str:
+    """sha256 over the weight files of a local backbone folder (the name itself for a hub model)."""
+    folder = Path(path_or_name)
+    if not folder.is_dir():
+        return "hub:" + path_or_name
+    files = sorted(p for p in folder.iterdir() if p.suffix in {".safetensors", ".bin"} and p.is_file())
+    if not files:
+        raise EdgeAdaptError(f"backbone folder {folder} holds no weight files (*.safetensors)")
+    digest = hashlib.sha256()
+    for file in files:
+        with open(file, "rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+    return digest.hexdigest()

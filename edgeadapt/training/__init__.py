@@ -1,0 +1,1 @@
+"""Training on the workstation: soft prompt, adapters (through peft), losses, the two stages."""

@@ -1,0 +1,105 @@
+"""The QA model that edgeadapt trains and exports.
+
+A frozen encoder (optionally wrapped by peft adapters), an optional soft prompt of ``k`` learnable
+vectors placed in front of the word embeddings (before position and token-type embeddings are
+added), and a span head. The first ``k`` start/end logits belong to the prompt and are dropped, so
+labels and logits always index the real tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass
+class QAOutput:
+    """Start and end logits over the real tokens ``[batch, seq]``, and the loss when labels were given."""
+
+    start_logits: torch.Tensor
+    end_logits: torch.Tensor
+    loss: torch.Tensor | None = None
+
+
+class PromptedQAModel(nn.Module):
+    """Encoder + optional soft prompt + span head (``qa_outputs``: hidden -> 2)."""
+
+    def __init__(self, encoder: nn.Module, prompt_len: int = 0, prompt_init: torch.Tensor | None = None):
+        super().__init__()
+        self.encoder = encoder
+        hidden = self.hidden_size
+        self.prompt: nn.Parameter | None = None
+        if prompt_len > 0:
+            init = prompt_init if prompt_init is not None else torch.zeros(prompt_len, hidden)
+            if tuple(init.shape) != (prompt_len, hidden):
+                raise ValueError(f"prompt init has shape {tuple(init.shape)}, expected {(prompt_len, hidden)}")
+            self.prompt = nn.Parameter(init.detach().clone().float())
+        self.qa_outputs = nn.Linear(hidden, 2)
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.encoder.config.hidden_size)
+
+    @property
+    def prompt_len(self) -> int:
+        return 0 if self.prompt is None else int(self.prompt.shape[0])
+
+    def _inputs_with_prompt(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None
+    ) -> dict[str, torch.Tensor]:
+        """Word embeddings with the prompt in front, and masks extended to match."""
+        embeds = self.encoder.get_input_embeddings()(input_ids)
+        if token_type_ids is None:
+            token_type_ids = torch.zeros_like(input_ids)
+        if self.prompt is not None:
+            batch, k = input_ids.shape[0], self.prompt_len
+            prompt = self.prompt.to(embeds.dtype).unsqueeze(0).expand(batch, -1, -1)
+            embeds = torch.cat([prompt, embeds], dim=1)
+            attention_mask = torch.cat([attention_mask.new_ones(batch, k), attention_mask], dim=1)
+            token_type_ids = torch.cat([token_type_ids.new_zeros(batch, k), token_type_ids], dim=1)
+        return {"inputs_embeds": embeds, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
+
+    def hidden_states(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Last-layer hidden states of the real tokens ``[batch, seq, hidden]`` (prompt positions dropped)."""
+        inputs = self._inputs_with_prompt(input_ids, attention_mask, token_type_ids)
+        hidden = self.encoder(**inputs).last_hidden_state
+        return hidden[:, self.prompt_len :]
+
+    def pooled_features(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Mean of the last-layer hidden states over real (non-padding, non-prompt) tokens ``[batch, hidden]``."""
+        hidden = self.hidden_states(input_ids, attention_mask, token_type_ids)
+        mask = attention_mask.to(hidden.dtype).unsqueeze(-1)
+        return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        start_positions: torch.Tensor | None = None,
+        end_positions: torch.Tensor | None = None,
+    ) -> QAOutput:
+        hidden = self.hidden_states(input_ids, attention_mask, token_type_ids)
+        start_logits, end_logits = self.qa_outputs(hidden).split(1, dim=-1)
+        start_logits, end_logits = start_logits.squeeze(-1), end_logits.squeeze(-1)
+        loss = None
+        if start_positions is not None and end_positions is not None:
+            loss = span_loss(start_logits, end_logits, start_positions, end_positions)
+        return QAOutput(start_logits=start_logits, end_logits=end_logits, loss=loss)
+
+
+def span_loss(
+    start_logits: torch.Tensor, end_logits: torch.Tensor, start_positions: torch.Tensor, end_positions: torch.Tensor
+) -> torch.Tensor:
+    """Mean cross-entropy of start and end positions; positions index the real tokens (prompt excluded)."""
+    seq = start_logits.shape[1]
+    start = start_positions.clamp(0, seq)
+    end = end_positions.clamp(0, seq)
+    loss_fn = nn.CrossEntropyLoss(ignore_index=seq)
+    return (loss_fn(start_logits, start) + loss_fn(end_logits, end)) / 2

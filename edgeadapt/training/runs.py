@@ -1,0 +1,129 @@
+"""The run directory: the one contract between training and export/evaluation.
+
+``<workdir>/runs/<lang>/`` holds (only safetensors and JSON)::
+
+    run.json                 every setting; "stage": "source" | "target"; backbone identity
+                             {"path", "fingerprint"}; "source_run" (target stage: path of the
+                             source run); "prompt_len"; "adapter" {"kind", "rank", "alpha", "targets"}
+    qa_head.safetensors      span head, keys "weight" [2, hidden] and "bias" [2] (source stage)
+    task_adapter/            peft folder of the task LoRA (source stage)
+    lang_adapter/            peft folder of the language LoRA (target stage)
+    soft_prompt.safetensors  key "prompt" [k, hidden] (target stage, absent with --no-prompt)
+    metrics.jsonl, curves.png
+
+A target-stage model is: backbone with the source run's task adapter merged in, the source run's
+span head (frozen, shared by every language), plus the language adapter (unmerged) and prompt.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from edgeadapt.errors import EdgeAdaptError
+from edgeadapt.fileio import atomic_path
+from edgeadapt.training.model import PromptedQAModel
+
+RUN_FILE = "run.json"
+HEAD_FILE = "qa_head.safetensors"
+PROMPT_FILE = "soft_prompt.safetensors"
+TASK_ADAPTER = "task"
+LANG_ADAPTER = "lang"
+ADAPTER_DIRS = {TASK_ADAPTER: "task_adapter", LANG_ADAPTER: "lang_adapter"}
+
+
+def read_run(run_dir: str | Path) -> dict[str, Any]:
+    """Read and sanity-check ``run.json``; a clear error if the directory is not a finished run."""
+    path = Path(run_dir) / RUN_FILE
+    if not path.exists():
+        raise EdgeAdaptError(f"{run_dir} is not a run directory (no {RUN_FILE}): train one with `edgeadapt train`")
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise EdgeAdaptError(f"{path} is not valid JSON ({exc.msg}); retrain or restore the run") from exc
+    for key in ("stage", "lang", "backbone"):
+        if key not in info:
+            raise EdgeAdaptError(f"{path} lacks '{key}': it was not written by edgeadapt train")
+    return info
+
+
+def source_run_dir(run_dir: str | Path, info: dict[str, Any]) -> Path:
+    """The source-stage run a target-stage run builds on (stored relative to the run, or absolute)."""
+    source = Path(info["source_run"])
+    return source if source.is_absolute() else (Path(run_dir) / source).resolve()
+
+
+def save_head(model: PromptedQAModel, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        save_file({"weight": model.qa_outputs.weight.detach().contiguous(),
+                   "bias": model.qa_outputs.bias.detach().contiguous()}, str(tmp))
+
+
+def load_head(model: PromptedQAModel, path: Path) -> None:
+    tensors = load_file(str(path))
+    with torch.no_grad():
+        model.qa_outputs.weight.copy_(tensors["weight"])
+        model.qa_outputs.bias.copy_(tensors["bias"])
+
+
+def save_prompt(model: PromptedQAModel, path: Path) -> None:
+    if model.prompt is None:
+        return
+    with atomic_path(path) as tmp:
+        save_file({"prompt": model.prompt.detach().contiguous()}, str(tmp))
+
+
+def load_prompt(path: Path) -> torch.Tensor:
+    return load_file(str(path))["prompt"]
+
+
+def load_encoder(backbone: str) -> torch.nn.Module:
+    """The bare encoder (no task head) from a local folder or hub name, in fp32."""
+    from transformers import AutoModel
+
+    try:
+        return AutoModel.from_pretrained(backbone, torch_dtype=torch.float32)
+    except OSError as exc:
+        raise EdgeAdaptError(f"cannot load backbone '{backbone}': {str(exc).splitlines()[0]}") from exc
+
+
+def check_backbone(info: dict[str, Any], backbone: str | None, run_dir: str | Path) -> str:
+    """The backbone a run was trained on; refuse a different one (by weight fingerprint)."""
+    from edgeadapt.backbones.resolve import weights_fingerprint
+
+    path = backbone or info["backbone"]["path"]
+    if weights_fingerprint(path) != info["backbone"]["fingerprint"]:
+        raise EdgeAdaptError(
+            f"run {run_dir} was trained on another backbone ({info['backbone']['path']}); "
+            "pass that backbone or retrain"
+        )
+    return path
+
+
+def load_run_model(run_dir: str | Path, backbone: str | None = None) -> PromptedQAModel:
+    """Rebuild the trained model of a run (source or target stage) in eval mode, on the CPU."""
+    from peft import PeftModel
+
+    run_dir = Path(run_dir)
+    info = read_run(run_dir)
+    path = check_backbone(info, backbone, run_dir)
+    if info["stage"] == "source":
+        encoder = PeftModel.from_pretrained(load_encoder(path), str(run_dir / ADAPTER_DIRS[TASK_ADAPTER]),
+                                            adapter_name=TASK_ADAPTER)
+        model = PromptedQAModel(encoder)
+        load_head(model, run_dir / HEAD_FILE)
+        return model.eval()
+    source = source_run_dir(run_dir, info)
+    merged = PeftModel.from_pretrained(load_encoder(path), str(source / ADAPTER_DIRS[TASK_ADAPTER]),
+                                       adapter_name=TASK_ADAPTER).merge_and_unload()
+    encoder = PeftModel.from_pretrained(merged, str(run_dir / ADAPTER_DIRS[LANG_ADAPTER]),
+                                        adapter_name=LANG_ADAPTER)
+    prompt_file = run_dir / PROMPT_FILE
+    prompt = load_prompt(prompt_file) if prompt_file.exists() else None
+    model = PromptedQAModel(encoder, prompt_len=0 if prompt is None else prompt.shape[0], prompt_init=prompt)
+    load_head(model, source / HEAD_FILE)
+    return model.eval()
