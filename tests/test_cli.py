@@ -18,7 +18,8 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_help_lists_every_command() -> None:
-    out = subprocess.run([sys.executable, "-m", "edgeadapt", "--help"], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "edgeadapt", "--help"], capture_output=True, text=True, check=True
+    ).stdout
     for command in ("backbone", "data", "train", "eval", "export", "ask", "bench"):
         assert command in out

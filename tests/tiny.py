@@ -23,8 +23,9 @@ CORPUS = [
 ]
 
 
-def build_tiny_backbone(path: Path, *, vocab_size: int = 600, hidden: int = 32, layers: int = 2,
-                        heads: int = 2, seed: int = 0) -> Path:
+def build_tiny_backbone(
+    path: Path, *, vocab_size: int = 600, hidden: int = 32, layers: int = 2, heads: int = 2, seed: int = 0
+) -> Path:
     """Write a tiny ``BertModel`` and its tokenizer to ``path`` and return ``path``."""
     import torch
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
@@ -44,13 +45,22 @@ def build_tiny_backbone(path: Path, *, vocab_size: int = 600, hidden: int = 32, 
         special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
     )
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-        sep_token="[SEP]", mask_token="[MASK]", model_max_length=128,
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=128,
     )
     torch.manual_seed(seed)
     config = BertConfig(
-        vocab_size=tok.get_vocab_size(), hidden_size=hidden, num_hidden_layers=layers,
-        num_attention_heads=heads, intermediate_size=hidden * 2, max_position_embeddings=128,
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=hidden * 2,
+        max_position_embeddings=128,
         type_vocab_size=2,
     )
     model = BertModel(config, add_pooling_layer=False)

@@ -59,8 +59,13 @@ def source_run_dir(run_dir: str | Path, info: dict[str, Any]) -> Path:
 
 def save_head(model: PromptedQAModel, path: Path) -> None:
     with atomic_path(path) as tmp:
-        save_file({"weight": model.qa_outputs.weight.detach().contiguous(),
-                   "bias": model.qa_outputs.bias.detach().contiguous()}, str(tmp))
+        save_file(
+            {
+                "weight": model.qa_outputs.weight.detach().contiguous(),
+                "bias": model.qa_outputs.bias.detach().contiguous(),
+            },
+            str(tmp),
+        )
 
 
 def load_head(model: PromptedQAModel, path: Path) -> None:
@@ -98,8 +103,7 @@ def check_backbone(info: dict[str, Any], backbone: str | None, run_dir: str | Pa
     path = backbone or info["backbone"]["path"]
     if weights_fingerprint(path) != info["backbone"]["fingerprint"]:
         raise EdgeAdaptError(
-            f"run {run_dir} was trained on another backbone ({info['backbone']['path']}); "
-            "pass that backbone or retrain"
+            f"run {run_dir} was trained on another backbone ({info['backbone']['path']}); pass that backbone or retrain"
         )
     return path
 
@@ -112,18 +116,54 @@ def load_run_model(run_dir: str | Path, backbone: str | None = None) -> Prompted
     info = read_run(run_dir)
     path = check_backbone(info, backbone, run_dir)
     if info["stage"] == "source":
-        encoder = PeftModel.from_pretrained(load_encoder(path), str(run_dir / ADAPTER_DIRS[TASK_ADAPTER]),
-                                            adapter_name=TASK_ADAPTER)
+        encoder = PeftModel.from_pretrained(
+            load_encoder(path), str(run_dir / ADAPTER_DIRS[TASK_ADAPTER]), adapter_name=TASK_ADAPTER
+        )
         model = PromptedQAModel(encoder)
         load_head(model, run_dir / HEAD_FILE)
         return model.eval()
     source = source_run_dir(run_dir, info)
-    merged = PeftModel.from_pretrained(load_encoder(path), str(source / ADAPTER_DIRS[TASK_ADAPTER]),
-                                       adapter_name=TASK_ADAPTER).merge_and_unload()
-    encoder = PeftModel.from_pretrained(merged, str(run_dir / ADAPTER_DIRS[LANG_ADAPTER]),
-                                        adapter_name=LANG_ADAPTER)
+    merged = PeftModel.from_pretrained(
+        load_encoder(path), str(source / ADAPTER_DIRS[TASK_ADAPTER]), adapter_name=TASK_ADAPTER
+    ).merge_and_unload()
+    encoder = PeftModel.from_pretrained(merged, str(run_dir / ADAPTER_DIRS[LANG_ADAPTER]), adapter_name=LANG_ADAPTER)
     prompt_file = run_dir / PROMPT_FILE
     prompt = load_prompt(prompt_file) if prompt_file.exists() else None
     model = PromptedQAModel(encoder, prompt_len=0 if prompt is None else prompt.shape[0], prompt_init=prompt)
     load_head(model, source / HEAD_FILE)
     return model.eval()
+
+
+def save_adapter(model: PromptedQAModel, adapter_name: str, run_dir: Path) -> None:
+    """Write one peft adapter of ``model.encoder`` in peft's own format to ``run_dir/<adapter dir>``."""
+    import shutil
+    import tempfile
+
+    target = Path(run_dir) / ADAPTER_DIRS[adapter_name]
+    with tempfile.TemporaryDirectory(dir=run_dir) as tmp:
+        model.encoder.save_pretrained(tmp, selected_adapters=[adapter_name])
+        saved = Path(tmp) / adapter_name if (Path(tmp) / adapter_name).is_dir() else Path(tmp)
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.move(str(saved), str(target))
+
+
+def write_run(model: PromptedQAModel, run_dir: str | Path, info: dict[str, Any]) -> None:
+    """Save a trained model's files and ``run.json`` (written last: its presence marks a finished run).
+
+    ``info`` must hold ``stage``, ``lang`` and ``backbone`` ({"path", "fingerprint"}); a target-stage
+    run also ``source_run``. The encoder must be a PeftModel holding the stage's adapter.
+    """
+    from edgeadapt.fileio import write_json_atomic
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / RUN_FILE).unlink(missing_ok=True)
+    if info["stage"] == "source":
+        save_adapter(model, TASK_ADAPTER, run_dir)
+        save_head(model, run_dir / HEAD_FILE)
+    else:
+        save_adapter(model, LANG_ADAPTER, run_dir)
+        (run_dir / PROMPT_FILE).unlink(missing_ok=True)
+        save_prompt(model, run_dir / PROMPT_FILE)
+    write_json_atomic(run_dir / RUN_FILE, {**info, "prompt_len": model.prompt_len})

@@ -1,0 +1,88 @@
+"""Question + context -> model input windows, with a sliding window over long contexts.
+
+Uses the ``tokenizers`` library alone, so training (through a fast tokenizer's ``backend_tokenizer``),
+evaluation and the device runtime cut windows the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from tokenizers import Tokenizer
+
+MAX_QUESTION_TOKENS = 64
+
+
+@dataclass(frozen=True)
+class Window:
+    """One model input over a (question, context) pair.
+
+    ``context_offsets[i]`` is the ``(start, end)`` character span in the context of token ``i``,
+    or ``None`` when token ``i`` is not a context token (question, special or padding).
+    """
+
+    input_ids: tuple[int, ...]
+    token_type_ids: tuple[int, ...]
+    context_offsets: tuple[tuple[int, int] | None, ...]
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+
+def windowing_tokenizer(tokenizer: Tokenizer, max_length: int = 384, stride: int = 128) -> Tokenizer:
+    """A private copy of ``tokenizer`` that truncates the context into overlapping windows.
+
+    ``stride`` is the number of context tokens shared by consecutive windows. The copy is never
+    changed afterwards, so one copy may serve several threads.
+    """
+    copy = Tokenizer.from_str(tokenizer.to_str())
+    copy.no_padding()
+    copy.enable_truncation(max_length=max_length, stride=stride, strategy="only_second")
+    return copy
+
+
+def _shorten_question(tokenizer: Tokenizer, question: str) -> str:
+    """Cut a very long question to its first ``MAX_QUESTION_TOKENS`` tokens (by character offset)."""
+    encoding = tokenizer.encode(question, add_special_tokens=False)
+    if len(encoding.ids) <= MAX_QUESTION_TOKENS:
+        return question
+    return question[: encoding.offsets[MAX_QUESTION_TOKENS - 1][1]]
+
+
+def encode_windows(tokenizer: Tokenizer, question: str, context: str) -> list[Window]:
+    """All windows of one example; ``tokenizer`` comes from :func:`windowing_tokenizer`."""
+    question = _shorten_question(tokenizer, question.strip())
+    first = tokenizer.encode(question, context)
+    windows = []
+    for encoding in [first, *first.overflowing]:
+        offsets = tuple(
+            (int(span[0]), int(span[1])) if seq == 1 else None
+            for seq, span in zip(encoding.sequence_ids, encoding.offsets, strict=True)
+        )
+        windows.append(Window(tuple(encoding.ids), tuple(encoding.type_ids), offsets))
+    return windows
+
+
+def pad_batch(windows: list[Window], pad_id: int) -> dict[str, np.ndarray]:
+    """Stack windows into int64 arrays ``input_ids``, ``attention_mask``, ``token_type_ids`` (right-padded)."""
+    length = max(len(w) for w in windows)
+    batch = len(windows)
+    input_ids = np.full((batch, length), pad_id, dtype=np.int64)
+    attention_mask = np.zeros((batch, length), dtype=np.int64)
+    token_type_ids = np.zeros((batch, length), dtype=np.int64)
+    for row, window in enumerate(windows):
+        n = len(window)
+        input_ids[row, :n] = window.input_ids
+        attention_mask[row, :n] = 1
+        token_type_ids[row, :n] = window.token_type_ids
+    return {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
+
+
+def pad_token_id(tokenizer: Tokenizer) -> int:
+    """The id of the tokenizer's padding token (``<pad>`` or ``[PAD]``), 0 if it has none."""
+    for token in ("<pad>", "[PAD]"):
+        token_id = tokenizer.token_to_id(token)
+        if token_id is not None:
+            return token_id
+    return 0

@@ -1,0 +1,67 @@
+"""Run directories with random (non-zero) weights, for tests of evaluation, export and runtime.
+
+They go through the real saving code (:func:`edgeadapt.training.runs.write_run`) and load back
+through :func:`edgeadapt.training.runs.load_run_model`, without spending time on training.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from edgeadapt.backbones.resolve import weights_fingerprint
+from edgeadapt.training.model import PromptedQAModel
+from edgeadapt.training.runs import LANG_ADAPTER, TASK_ADAPTER, load_encoder, write_run
+
+
+def _lora(encoder: torch.nn.Module, name: str, rank: int, seed: int):
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=["query", "value"], lora_dropout=0.0)
+    peft_model = get_peft_model(encoder, config, adapter_name=name)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for param_name, param in peft_model.named_parameters():
+            if f"lora_B.{name}" in param_name or f"lora_A.{name}" in param_name:
+                param.copy_(torch.randn(param.shape, generator=generator) * 0.3)
+    return peft_model
+
+
+def make_source_run(backbone: Path, run_dir: Path, *, rank: int = 4, seed: int = 0) -> Path:
+    """A source-stage (English task) run: task LoRA + span head."""
+    model = PromptedQAModel(_lora(load_encoder(str(backbone)), TASK_ADAPTER, rank, seed))
+    torch.manual_seed(seed)
+    torch.nn.init.normal_(model.qa_outputs.weight, std=0.5)
+    info = {
+        "stage": "source",
+        "lang": "en",
+        "backbone": {"path": str(backbone), "fingerprint": weights_fingerprint(str(backbone))},
+        "adapter": {"kind": "lora", "rank": rank, "alpha": 2 * rank, "targets": ["query", "value"]},
+    }
+    write_run(model, run_dir, info)
+    return run_dir
+
+
+def make_target_run(
+    backbone: Path, source_run: Path, run_dir: Path, lang: str, *, rank: int = 4, prompt_len: int = 3, seed: int = 1
+) -> Path:
+    """A target-stage run on top of ``source_run``: language LoRA + soft prompt."""
+    from peft import PeftModel
+
+    merged = PeftModel.from_pretrained(
+        load_encoder(str(backbone)), str(source_run / "task_adapter"), adapter_name=TASK_ADAPTER
+    ).merge_and_unload()
+    generator = torch.Generator().manual_seed(seed)
+    hidden = merged.config.hidden_size
+    prompt = torch.randn(prompt_len, hidden, generator=generator) if prompt_len else None
+    model = PromptedQAModel(_lora(merged, LANG_ADAPTER, rank, seed), prompt_len=prompt_len, prompt_init=prompt)
+    info = {
+        "stage": "target",
+        "lang": lang,
+        "source_run": str(source_run.resolve()),
+        "backbone": {"path": str(backbone), "fingerprint": weights_fingerprint(str(backbone))},
+        "adapter": {"kind": "lora", "rank": rank, "alpha": 2 * rank, "targets": ["query", "value"]},
+    }
+    write_run(model, run_dir, info)
+    return run_dir
