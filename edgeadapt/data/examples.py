@@ -29,6 +29,15 @@ class QAExample:
     question_en: str | None = None
     meta: dict = field(default_factory=dict, compare=False, hash=False)
 
+    @property
+    def located_answers(self) -> tuple[Answer, ...]:
+        """The answers found in the context (``start >= 0``): the ones a span head can learn.
+
+        An answer with ``start == -1`` has gold text that does not occur in the context (a few
+        AfriQA yes/no answers); it still counts for EM/F1, which compare texts.
+        """
+        return tuple(answer for answer in self.answers if answer.start >= 0)
+
 
 @dataclass(frozen=True)
 class ParallelPair:
