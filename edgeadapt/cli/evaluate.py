@@ -1,8 +1,111 @@
-"""`edgeadapt eval` (placeholder until its issue lands)."""
+"""`edgeadapt eval`: EM/F1 of trained runs on QA datasets (PyTorch), and stability across runs."""
 
-from edgeadapt.cli.common import not_yet_available
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.table import Table
+
+from edgeadapt.cli.common import DataDirOption, WorkdirOption, console
 
 
-def evaluate() -> None:
-    """Not yet available."""
-    not_yet_available("eval")
+def evaluate(
+    run: list[str] = typer.Option(
+        ..., "--run", "-r", help="Run directory, or a language code meaning <workdir>/runs/<lang>. Repeatable."
+    ),
+    data: list[str] = typer.Option(
+        ..., "--data", "-d", help="QA dataset spec name:lang[:split], e.g. xquad:de, afriqa:yo:test. Repeatable."
+    ),
+    zero_shot: bool = typer.Option(
+        False, "--zero-shot", help="Also evaluate the source (English) run under each target run: the baseline row."
+    ),
+    json_output: bool = typer.Option(False, "--json", help="Print the results as JSON on stdout."),
+    out: str | None = typer.Option(None, "--out", "-o", help="Also write the JSON results to this file."),
+    max_examples: int | None = typer.Option(
+        None, "--max-examples", "-n", help="Evaluate only the first N questions of each dataset."
+    ),
+    max_length: int | None = typer.Option(
+        None, "--max-length", help="Tokens a window (default 384, less where the backbone has fewer positions)."
+    ),
+    doc_stride: int | None = typer.Option(
+        None, "--doc-stride", help="Context tokens shared by neighbouring windows of a long context (default 128)."
+    ),
+    batch_size: int = typer.Option(16, "--batch-size", "-b", help="Windows per forward pass."),
+    backbone: str | None = typer.Option(
+        None,
+        "--backbone",
+        help="Backbone folder or name; must be the one the runs were trained on (default: the runs' own).",
+    ),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu or cuda."),
+    data_dir: str | None = DataDirOption,
+    workdir: str | None = WorkdirOption,
+) -> None:
+    """Evaluate trained runs on QA datasets: exact match and F1 in percent (SQuAD v1.1 normalisation for
+    English answers, MLQA's for other languages); with several --run, also their stability (0 to 1).
+
+    Examples:
+
+      edgeadapt eval --run yo --data afriqa:yo:test
+
+      edgeadapt eval --run yo --data afriqa:yo:test --zero-shot     (adds the English source run: the baseline)
+
+      edgeadapt eval --run en --data xquad:de --data xquad:es --max-examples 200
+
+      edgeadapt eval --run runs/yo-s1 --run runs/yo-s2 --run runs/yo-s3 --data afriqa:yo     (stability)
+
+      edgeadapt eval --run sw --data tydiqa:sw:dev --json --out results.json
+    """
+    from edgeadapt.evaluation.runner import evaluate_runs
+    from edgeadapt.fileio import write_json_atomic
+
+    report = evaluate_runs(
+        run,
+        data,
+        zero_shot=zero_shot,
+        backbone=backbone,
+        data_dir=data_dir,
+        workdir=workdir,
+        max_examples=max_examples,
+        max_length=max_length,
+        doc_stride=doc_stride,
+        batch_size=batch_size,
+        device=device,
+    )
+    document = report.to_dict()
+    if out:
+        write_json_atomic(out, document)
+    console.print(_results_table(report))
+    if report.stability:
+        console.print(_stability_table(report))
+    if out:
+        console.print(f"results written to {out}")
+    if json_output:
+        typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+def _results_table(report) -> Table:
+    table = Table(title="edgeadapt eval")
+    for name in ("run", "dataset", "EM", "F1", "count", "seconds"):
+        table.add_column(name, justify="left" if name in ("run", "dataset") else "right")
+    for row in report.rows:
+        kind = "zero-shot" if row.zero_shot else row.stage
+        table.add_row(
+            f"{row.run_lang} ({kind})",
+            row.dataset,
+            f"{row.em:.2f}",
+            f"{row.f1:.2f}",
+            str(row.count),
+            f"{row.seconds:.1f}",
+        )
+    return table
+
+
+def _stability_table(report) -> Table:
+    table = Table(title="stability across runs (1 = identical answers and scores)")
+    for name in ("dataset", "runs", "agreement", "F1 consistency", "stability"):
+        table.add_column(name, justify="left" if name == "dataset" else "right")
+    for dataset, value in report.stability.items():
+        consistency = "-" if value.f1_consistency is None else f"{value.f1_consistency:.3f}"
+        table.add_row(dataset, str(value.runs), f"{value.agreement:.3f}", consistency, f"{value.score:.3f}")
+    return table

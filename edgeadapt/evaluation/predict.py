@@ -1,0 +1,194 @@
+"""Batched PyTorch inference of a :class:`PromptedQAModel` over QA examples -> answer spans.
+
+Windows are cut and spans decoded by the same code as the device runtime
+(:mod:`edgeadapt.runtime.features`, :mod:`edgeadapt.runtime.spans`), so PyTorch and ONNX
+evaluations differ only by the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from tokenizers import Tokenizer
+
+from edgeadapt.data.examples import QAExample
+from edgeadapt.errors import EdgeAdaptError
+from edgeadapt.runtime.features import (
+    MAX_QUESTION_TOKENS,
+    Window,
+    encode_windows,
+    pad_batch,
+    pad_token_id,
+    windowing_tokenizer,
+)
+from edgeadapt.runtime.spans import Span, best_span
+from edgeadapt.training.model import PromptedQAModel
+
+DEFAULT_MAX_LENGTH = 384
+DEFAULT_DOC_STRIDE = 128
+DEFAULT_BATCH_SIZE = 16
+
+
+@dataclass(frozen=True)
+class WindowSettings:
+    """How contexts are cut: ``max_length`` tokens a window, ``doc_stride`` context tokens shared by neighbours."""
+
+    max_length: int = DEFAULT_MAX_LENGTH
+    doc_stride: int = DEFAULT_DOC_STRIDE
+
+
+def load_tokenizer(backbone: str) -> Tokenizer:
+    """The ``tokenizers.Tokenizer`` behind the backbone's Hugging Face fast tokenizer."""
+    from transformers import AutoTokenizer
+
+    try:
+        fast = AutoTokenizer.from_pretrained(backbone)
+    except (OSError, ValueError) as exc:
+        raise EdgeAdaptError(f"cannot load the tokenizer of backbone '{backbone}': {str(exc).splitlines()[0]}") from exc
+    if not getattr(fast, "is_fast", False):
+        raise EdgeAdaptError(f"backbone '{backbone}' has no fast tokenizer (tokenizer.json); convert it first")
+    return fast.backend_tokenizer
+
+
+def window_settings(model: PromptedQAModel, max_length: int | None, doc_stride: int | None) -> WindowSettings:
+    """Checked settings: the window plus the soft prompt must fit the encoder's position table.
+
+    ``max_length=None`` means 384, or less where the positions (minus the prompt) do not allow it.
+    """
+    positions = int(getattr(model.encoder.config, "max_position_embeddings", 512))
+    room = positions - model.prompt_len
+    if getattr(model.encoder.config, "model_type", "") in {"xlm-roberta", "roberta", "camembert"}:
+        room -= 2  # RoBERTa-style position ids start after the padding index
+    if max_length is None:
+        max_length = min(DEFAULT_MAX_LENGTH, room)
+    elif max_length > room:
+        raise EdgeAdaptError(
+            f"--max-length {max_length} plus the {model.prompt_len}-vector prompt exceeds the backbone's "
+            f"{positions} positions: use --max-length {room} or less"
+        )
+    context_room = max_length - MAX_QUESTION_TOKENS - 4  # the longest question and the special tokens
+    if context_room < 8:
+        raise EdgeAdaptError(
+            f"--max-length {max_length} leaves no room for the context: use at least {MAX_QUESTION_TOKENS + 12}"
+        )
+    stride = min(DEFAULT_DOC_STRIDE, context_room // 2) if doc_stride is None else doc_stride
+    if not 0 <= stride < context_room:
+        raise EdgeAdaptError(
+            f"--doc-stride {stride} must be at least 0 and below {context_room} with --max-length {max_length}"
+        )
+    return WindowSettings(max_length=max_length, doc_stride=stride)
+
+
+def encode_examples(
+    tokenizer: Tokenizer, examples: Sequence[QAExample], settings: WindowSettings
+) -> list[list[Window]]:
+    """The windows of every example, in order."""
+    windowing = windowing_tokenizer(tokenizer, settings.max_length, settings.doc_stride)
+    try:
+        return [encode_windows(windowing, ex.question, ex.context) for ex in examples]
+    except Exception as exc:  # tokenizers raises plain exceptions for impossible truncation settings
+        raise EdgeAdaptError(
+            f"cannot cut windows of {settings.max_length} tokens with stride {settings.doc_stride}: {exc};"
+            " raise --max-length or lower --doc-stride"
+        ) from exc
+
+
+def _progress(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        disable=not enabled,
+    )
+
+
+def window_logits(
+    model: PromptedQAModel,
+    windows: Sequence[Window],
+    pad_id: int,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    device: str | torch.device = "cpu",
+    description: str = "predicting",
+    show_progress: bool = True,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Start and end logits (over each window's own tokens) for every window, batched by similar length."""
+    order = sorted(range(len(windows)), key=lambda i: len(windows[i]))
+    results: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(windows)
+    model.eval().to(device)
+    with _progress(show_progress) as progress, torch.inference_mode():
+        task = progress.add_task(description, total=len(windows))
+        for first in range(0, len(order), batch_size):
+            rows = order[first : first + batch_size]
+            batch = {
+                k: torch.from_numpy(v).to(device) for k, v in pad_batch([windows[i] for i in rows], pad_id).items()
+            }
+            output = model(**batch)
+            starts = output.start_logits.float().cpu().numpy()
+            ends = output.end_logits.float().cpu().numpy()
+            for row, index in enumerate(rows):
+                n = len(windows[index])
+                results[index] = (starts[row, :n], ends[row, :n])
+            progress.advance(task, len(rows))
+    return results  # type: ignore[return-value]
+
+
+def predict_spans(
+    model: PromptedQAModel,
+    tokenizer: Tokenizer,
+    examples: Sequence[QAExample],
+    *,
+    max_length: int | None = None,
+    doc_stride: int | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    device: str | torch.device = "cpu",
+    description: str = "predicting",
+    show_progress: bool = True,
+) -> dict[str, Span]:
+    """The best span of every example (id -> :class:`Span`), over all its sliding windows."""
+    if batch_size < 1:
+        raise EdgeAdaptError(f"--batch-size {batch_size} must be at least 1")
+    settings = window_settings(model, max_length, doc_stride)
+    per_example = encode_examples(tokenizer, examples, settings)
+    flat = [window for windows in per_example for window in windows]
+    logits = window_logits(
+        model,
+        flat,
+        pad_token_id(tokenizer),
+        batch_size=batch_size,
+        device=device,
+        description=description,
+        show_progress=show_progress,
+    )
+    spans: dict[str, Span] = {}
+    offset = 0
+    for example, windows in zip(examples, per_example, strict=True):
+        own = logits[offset : offset + len(windows)]
+        offset += len(windows)
+        spans[example.id] = best_span(example.context, windows, [s for s, _ in own], [e for _, e in own])
+    return spans
+
+
+def predict(model: PromptedQAModel, tokenizer: Tokenizer, examples: Sequence[QAExample], **options) -> dict[str, str]:
+    """The predicted answer text of every example (id -> text); options as for :func:`predict_spans`."""
+    return {qid: span.text for qid, span in predict_spans(model, tokenizer, examples, **options).items()}
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cpu`` / ``cuda`` / ``cuda:1`` as given."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise EdgeAdaptError(f"--device {name}: no CUDA GPU is available here; use --device cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError as exc:
+        raise EdgeAdaptError(f"--device {name!r} is not a device: use auto, cpu or cuda") from exc

@@ -1,0 +1,226 @@
+"""Evaluate trained runs on QA datasets: load each run once, predict, score, and measure stability.
+
+This is what ``edgeadapt eval`` calls; a Python user gets the same numbers from :func:`evaluate_runs`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgeadapt import paths
+from edgeadapt.data.examples import QAExample
+from edgeadapt.errors import EdgeAdaptError
+from edgeadapt.evaluation.metrics import score
+from edgeadapt.evaluation.stability import Stability, stability
+
+_AFRIQA_FILE = re.compile(r"afriqa\.[^.]+\.(?P<pivot>[^.]+)\.[^.]+\.json$")
+
+
+@dataclass(frozen=True)
+class RunToEvaluate:
+    """A run directory, its ``run.json``, and whether it is a zero-shot baseline added for a target run."""
+
+    path: Path
+    info: dict[str, Any]
+    zero_shot: bool = False
+
+    @property
+    def label(self) -> str:
+        kind = "zero-shot" if self.zero_shot else self.info["stage"]
+        return f"{self.info['lang']} ({kind})"
+
+
+@dataclass(frozen=True)
+class EvalRow:
+    """One run on one dataset: EM and F1 in percent, questions scored, seconds spent predicting."""
+
+    run: str
+    run_lang: str
+    stage: str
+    zero_shot: bool
+    dataset: str
+    answer_lang: str
+    em: float
+    f1: float
+    count: int
+    seconds: float
+
+
+@dataclass
+class EvalReport:
+    """Every row, the stability per dataset (two runs or more), and the settings used."""
+
+    rows: list[EvalRow]
+    stability: dict[str, Stability] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "results": [asdict(row) for row in self.rows],
+            "stability": {name: value.to_dict() for name, value in self.stability.items()},
+            "settings": self.settings,
+        }
+
+
+def resolve_run_dir(value: str, workdir: str | os.PathLike | None = None) -> Path:
+    """A run directory given as a path, or as a language code meaning ``<workdir>/runs/<lang>``."""
+    path = Path(value).expanduser()
+    if path.is_dir():
+        return path
+    if os.sep not in value and "/" not in value:
+        candidate = paths.runs_dir(workdir) / value
+        if candidate.is_dir():
+            return candidate
+        raise EdgeAdaptError(
+            f"no run '{value}': neither a directory nor a run in {paths.runs_dir(workdir)};"
+            f" train one with `edgeadapt train --lang {value}` or pass a run directory"
+        )
+    raise EdgeAdaptError(f"run directory {path} does not exist: pass a directory written by `edgeadapt train`")
+
+
+def runs_to_evaluate(run_dirs: list[Path], zero_shot: bool = False) -> list[RunToEvaluate]:
+    """The runs asked for, each followed (with ``zero_shot``) by its source run when it is a target-stage run."""
+    from edgeadapt.training.runs import read_run, source_run_dir
+
+    runs: list[RunToEvaluate] = []
+    seen: set[Path] = set()
+    for run_dir in run_dirs:
+        info = read_run(run_dir)
+        if run_dir.resolve() not in seen:
+            runs.append(RunToEvaluate(run_dir, info))
+            seen.add(run_dir.resolve())
+    if zero_shot:
+        for run in list(runs):
+            if run.info["stage"] != "target":
+                continue
+            source = source_run_dir(run.path, run.info)
+            if source.resolve() not in seen:
+                runs.append(RunToEvaluate(source, read_run(source), zero_shot=True))
+                seen.add(source.resolve())
+    return runs
+
+
+def answer_language(examples: list[QAExample]) -> str:
+    """The language of the gold answers: the passage's (AfriQA: its pivot, English), else the question's."""
+    first = examples[0]
+    if first.meta.get("context_lang"):
+        return str(first.meta["context_lang"])
+    match = _AFRIQA_FILE.search(Path(str(first.meta.get("source", ""))).name)
+    return match.group("pivot") if match else first.lang
+
+
+def load_datasets(
+    specs: list[str], data_dir: str | os.PathLike | None, max_examples: int | None
+) -> dict[str, list[QAExample]]:
+    """The examples of every spec (the first ``max_examples`` of each when given)."""
+    from edgeadapt.data.specs import load_qa
+
+    if max_examples is not None and max_examples < 1:
+        raise EdgeAdaptError(f"--max-examples {max_examples} must be at least 1")
+    datasets: dict[str, list[QAExample]] = {}
+    for spec in specs:
+        examples = load_qa(spec, data_dir)
+        if not examples:
+            raise EdgeAdaptError(f"dataset {spec} holds no questions")
+        datasets[spec] = examples[:max_examples] if max_examples else examples
+    return datasets
+
+
+def _backbone_for(run: RunToEvaluate, backbone: str | None) -> str | None:
+    """The backbone to load a run on: ``--backbone`` when given, else the one recorded in the run."""
+    if backbone is not None:
+        return backbone
+    recorded = run.info["backbone"]["path"]
+    if (os.sep in recorded or recorded.startswith(".")) and not Path(recorded).exists():
+        raise EdgeAdaptError(
+            f"the backbone {recorded} recorded in run {run.path} no longer exists: pass --backbone with its new place"
+        )
+    return None
+
+
+def evaluate_runs(
+    runs: list[str],
+    datasets: list[str],
+    *,
+    zero_shot: bool = False,
+    backbone: str | None = None,
+    data_dir: str | os.PathLike | None = None,
+    workdir: str | os.PathLike | None = None,
+    max_examples: int | None = None,
+    max_length: int | None = None,
+    doc_stride: int | None = None,
+    batch_size: int = 16,
+    device: str = "auto",
+    show_progress: bool = True,
+) -> EvalReport:
+    """Evaluate every run on every dataset; with two runs or more, also their stability per dataset."""
+    from edgeadapt.evaluation.predict import load_tokenizer, predict, resolve_device, window_settings
+    from edgeadapt.training.runs import load_run_model
+
+    if not runs:
+        raise EdgeAdaptError("no run given: pass --run <dir or language>, e.g. --run yo")
+    if not datasets:
+        raise EdgeAdaptError("no dataset given: pass --data <spec>, e.g. --data xquad:de")
+    if backbone is not None:
+        from edgeadapt.backbones.resolve import resolve_backbone
+
+        backbone = resolve_backbone(backbone)
+    torch_device = resolve_device(device)
+    to_evaluate = runs_to_evaluate([resolve_run_dir(value, workdir) for value in runs], zero_shot)
+    examples = load_datasets(datasets, data_dir, max_examples)
+    langs = {spec: answer_language(items) for spec, items in examples.items()}
+    report = EvalReport(rows=[], settings={"max_length": max_length, "doc_stride": doc_stride})
+    predictions: dict[str, list[dict[str, str]]] = {spec: [] for spec in examples}
+    tokenizers: dict[str, Any] = {}
+    for run in to_evaluate:
+        model = load_run_model(run.path, _backbone_for(run, backbone))
+        backbone_path = backbone or run.info["backbone"]["path"]
+        if backbone_path not in tokenizers:
+            tokenizers[backbone_path] = load_tokenizer(backbone_path)
+        windows = window_settings(model, max_length, doc_stride)
+        report.settings.update({"max_length": windows.max_length, "doc_stride": windows.doc_stride})
+        for spec, items in examples.items():
+            started = time.perf_counter()
+            answers = predict(
+                model,
+                tokenizers[backbone_path],
+                items,
+                max_length=windows.max_length,
+                doc_stride=windows.doc_stride,
+                batch_size=batch_size,
+                device=torch_device,
+                description=f"{run.label} on {spec}",
+                show_progress=show_progress,
+            )
+            seconds = time.perf_counter() - started
+            scores = score(answers, items, langs[spec])
+            report.rows.append(
+                EvalRow(
+                    run=str(run.path),
+                    run_lang=str(run.info["lang"]),
+                    stage=str(run.info["stage"]),
+                    zero_shot=run.zero_shot,
+                    dataset=spec,
+                    answer_lang=langs[spec],
+                    em=round(float(scores["exact_match"]), 4),
+                    f1=round(float(scores["f1"]), 4),
+                    count=int(scores["count"]),
+                    seconds=round(seconds, 3),
+                )
+            )
+            if not run.zero_shot:
+                predictions[spec].append(answers)
+        del model
+    report.settings.update(
+        {"max_examples": max_examples, "batch_size": batch_size, "device": str(torch_device), "backbone": backbone}
+    )
+    for spec, runs_predictions in predictions.items():
+        if len(runs_predictions) >= 2:
+            f1s = [row.f1 for row in report.rows if row.dataset == spec and not row.zero_shot]
+            report.stability[spec] = stability(runs_predictions, langs[spec], f1s)
+    return report
