@@ -112,6 +112,7 @@ DATASETS: dict[str, DatasetInfo] = {
     )
 }
 FLORES_SOURCE = "eng_Latn"
+KNOWN_SPLITS = ("train", "dev", "devtest", "test", "validation")
 
 
 @dataclass(frozen=True)
@@ -193,7 +194,7 @@ def available_languages(name: str, data_dir: str | os.PathLike | None = None) ->
     found: set[str] = set()
     for root in _data_roots(data_dir):
         for split in info.splits:
-            regex = _lang_regex(info, split)
+            regex = language_regex(info, split)
             for path in root.glob(info.pattern.format(lang="*", split=split)):
                 match = regex.fullmatch(path.relative_to(root).as_posix())
                 if match:
@@ -203,7 +204,7 @@ def available_languages(name: str, data_dir: str | os.PathLike | None = None) ->
     return sorted(found)
 
 
-def _lang_regex(info: DatasetInfo, split: str) -> re.Pattern[str]:
+def language_regex(info: DatasetInfo, split: str) -> re.Pattern[str]:
     """A regex matching the dataset's relative paths for ``split``, capturing the language."""
     literal_parts = info.pattern.format(lang="\0", split=split).split("\0")
     escaped = [re.escape(part).replace("\\*", "[^/]*") for part in literal_parts]
@@ -257,8 +258,13 @@ def _path_spec(name: str, rest: str) -> DatasetSpec:
     if not path.is_file():
         raise EdgeAdaptError(f"data file not found: {path} (from spec '{name}:{rest}')")
     fmt = PATH_FORMATS[name] or readers.detect_format(path)
-    split = path.name.split(".")[-2] if path.name.count(".") >= 1 else "file"
-    return DatasetSpec(name=name, lang=lang or _lang_from_filename(path), split=split, path=path, format=fmt)
+    tokens = path.name.replace("_", ".").replace("-", ".").split(".")
+    split = next((token for token in tokens if token in KNOWN_SPLITS), "file")
+    if lang is None:
+        lang = _lang_from_filename(path)
+        if fmt == "lines" and path.name.split(".")[0].startswith(f"{lang}_"):
+            lang = path.name.split(".")[0]  # FLORES naming, e.g. yor_Latn
+    return DatasetSpec(name=name, lang=lang, split=split, path=path, format=fmt)
 
 
 def dataset_lang(info: DatasetInfo, code: str, data_dir: str | os.PathLike | None = None) -> str:
