@@ -1,0 +1,151 @@
+"""`data fetch` against a local HTTP server (with Range support) serving copies of shared files."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from edgeadapt.cli.app import main
+from edgeadapt.data import fetch
+from edgeadapt.data.sources import KNOWN_FILES
+from edgeadapt.data.specs import load_parallel
+from edgeadapt.errors import EdgeAdaptError
+from edgeadapt.fileio import sha256_file
+
+QUERIES = [f"afriqa/queries/yor/queries.afriqa.yor.en.{split}.json" for split in ("train", "dev", "test")]
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.root = root
+        self.drop_once: set[str] = set()  # paths whose first GET is cut off half way
+        self.corrupt: set[str] = set()  # paths served with one byte changed
+        self.requests: list[tuple[str, str | None]] = []  # (path, Range header)
+
+
+class _Handler(SimpleHTTPRequestHandler):
+    server: _Server
+
+    def log_message(self, *args: object) -> None:  # keep test output quiet
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        relative = self.path.lstrip("/")
+        self.server.requests.append((relative, self.headers.get("Range")))
+        path = self.server.root / relative
+        if not path.is_file():
+            self.send_error(404)
+            return
+        data = bytearray(path.read_bytes())
+        if relative in self.server.corrupt:
+            data[len(data) // 2] ^= 0x01
+        start = 0
+        if self.headers.get("Range"):
+            start = int(self.headers["Range"].split("=")[1].split("-")[0])
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        else:
+            self.send_response(200)
+        self.send_header("Content-Length", str(len(data) - start))
+        self.end_headers()
+        if relative in self.server.drop_once:
+            self.server.drop_once.discard(relative)
+            self.wfile.write(data[start : start + (len(data) - start) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        self.wfile.write(data[start:])
+
+
+@pytest.fixture()
+def server(shared_data: Path, tmp_path: Path) -> Iterator[_Server]:
+    """A server on 127.0.0.1 serving copies (made now, in tmp) of the Yoruba AfriQA queries."""
+    root = tmp_path / "mirror"
+    for relative in QUERIES:
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shared_data / relative, root / relative)
+    httpd = _Server(root)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _url(server: _Server) -> str:
+    return f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def test_recorded_hashes_match_shared_files(shared_data: Path) -> None:
+    for relative in QUERIES + ["xquad/xquad.de.json", "flores200/dev/yor_Latn.dev"]:
+        sha, size = KNOWN_FILES[relative]
+        assert (shared_data / relative).stat().st_size == size
+        assert sha256_file(shared_data / relative) == sha
+
+
+def test_plan_uses_upstream_urls() -> None:
+    files = fetch.plan(["xquad", "flores200"], ["yo", "de"], mirror=None)
+    urls = {file.url for file in files}
+    assert "https://raw.githubusercontent.com/deepmind/xquad/HEAD/xquad.de.json" in urls
+    assert (
+        "https://raw.githubusercontent.com/common-parallel-corpora/common-parallel-corpora/HEAD/"
+        "data/common-parallel-corpora/flores-200-dev/yor_Latn.dev" in urls
+    )
+    assert any(file.relative == "flores200/dev/eng_Latn.dev" for file in files)  # English side added
+
+
+def test_plan_rejects_language_a_dataset_lacks() -> None:
+    with pytest.raises(EdgeAdaptError, match="tydiqa has no language 'yo'"):
+        fetch.plan(["tydiqa"], ["yo"])
+    with pytest.raises(EdgeAdaptError, match="unknown dataset 'squadx'"):
+        fetch.plan(["squadx"])
+
+
+def test_good_download_through_cli(server: _Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "data"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["data", "fetch", "afriqa-queries", "--lang", "yo", "--data-dir", str(data), "--mirror", _url(server)])
+    assert exit_info.value.code in (0, None)
+    for relative in QUERIES:
+        assert sha256_file(data / relative) == KNOWN_FILES[relative][0]
+    assert not list(data.rglob("*.part"))
+    assert len(load_parallel("afriqa-queries:yo:train", data)) == 360
+    assert "3 fetched" in capsys.readouterr().err
+    # a second run finds everything present and downloads nothing
+    served = len(server.requests)
+    fetch.fetch(["afriqa-queries"], ["yor"], data, _url(server))
+    assert len(server.requests) == served
+
+
+def test_corrupted_download_leaves_nothing(server: _Server, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    server.corrupt.add(QUERIES[0])
+    with pytest.raises(EdgeAdaptError, match="sha256 mismatch .*nothing was saved"):
+        fetch.fetch(["afriqa-queries"], ["yo"], data, _url(server), backoff=0.01)
+    assert not (data / QUERIES[0]).exists()
+    assert not list(data.rglob("*.part"))
+
+
+def test_interrupted_download_resumes_with_range(server: _Server, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    server.drop_once.add(QUERIES[0])
+    outcomes = fetch.fetch(["afriqa-queries"], ["yo"], data, _url(server), backoff=0.01)
+    assert outcomes[QUERIES[0]] == "fetched"
+    ranges = [header for path, header in server.requests if path == QUERIES[0]]
+    assert ranges[0] is None and ranges[1] is not None and ranges[1].startswith("bytes=")
+    assert int(ranges[1].split("=")[1].rstrip("-")) > 0
+    assert sha256_file(data / QUERIES[0]) == KNOWN_FILES[QUERIES[0]][0]
+    assert not list(data.rglob("*.part"))
+
+
+def test_missing_upstream_file_is_a_clear_error(server: _Server, tmp_path: Path) -> None:
+    with pytest.raises(EdgeAdaptError, match="not found upstream"):
+        fetch.fetch(["xquad"], ["de"], tmp_path / "data", _url(server), backoff=0.01)
