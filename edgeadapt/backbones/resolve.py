@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from edgeadapt.backbones.cache import folder_problems
+from edgeadapt.backbones.source import KNOWN_BACKBONES
 from edgeadapt.errors import EdgeAdaptError
 from edgeadapt.paths import backbones_dir
 
@@ -15,6 +17,7 @@ def resolve_backbone(spec: str | None) -> str:
     """A local Hugging Face folder, a cached backbone name, or a hub name (hub only with the internet).
 
     ``None`` means the default backbone, which must have been pulled (``edgeadapt backbone pull``).
+    A cached folder is checked against the checksums of its manifest; a corrupt one is refused.
     """
     name = spec or DEFAULT_BACKBONE
     local = Path(name).expanduser()
@@ -23,12 +26,16 @@ def resolve_backbone(spec: str | None) -> str:
             raise EdgeAdaptError(f"backbone folder {local} has no config.json: give a Hugging Face model folder")
         return str(local.resolve())
     cached = backbones_dir() / name
-    if (cached / "config.json").exists():
+    if cached.is_dir():
+        problems = folder_problems(cached)
+        if problems:
+            raise EdgeAdaptError(
+                f"cached backbone {name} is corrupt or partial ({'; '.join(problems)}):"
+                f" run `edgeadapt backbone pull {name}` to rebuild it"
+            )
         return str(cached.resolve())
-    if name == DEFAULT_BACKBONE:
-        raise EdgeAdaptError(
-            f"the default backbone {DEFAULT_BACKBONE} is not in the cache: run `edgeadapt backbone pull` first"
-        )
+    if name in KNOWN_BACKBONES:
+        raise EdgeAdaptError(f"backbone {name} is not in the cache: run `edgeadapt backbone pull {name}` first")
     return name
 
 
