@@ -43,7 +43,7 @@ _CJK = {
     "ja": re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]"),  # kana and CJK ideographs
 }
 # three-letter and regional spellings of the languages whose normalisation differs
-_ALIASES = {"eng": "en", "spa": "es", "deu": "de", "ger": "de", "vie": "vi", "ara": "ar", "arb": "ar"}
+_ALIASES = {"eng": "en", "english": "en", "spa": "es", "deu": "de", "ger": "de", "vie": "vi", "ara": "ar", "arb": "ar"}
 _ALIASES |= {"zho": "zh", "cmn": "zh", "chi": "zh", "jpn": "ja", "hin": "hi"}
 
 

@@ -106,12 +106,16 @@ def runs_to_evaluate(run_dirs: list[Path], zero_shot: bool = False) -> list[RunT
 
 
 def answer_language(examples: list[QAExample]) -> str:
-    """The language of the gold answers: the passage's (AfriQA: its pivot, English), else the question's."""
+    """ISO code of the gold answers' language: the passage's (AfriQA: its pivot, English), else the question's."""
+    from edgeadapt.data.languages import normalize_lang
+
     first = examples[0]
-    if first.meta.get("context_lang"):
-        return str(first.meta["context_lang"])
     match = _AFRIQA_FILE.search(Path(str(first.meta.get("source", ""))).name)
-    return match.group("pivot") if match else first.lang
+    lang = first.meta.get("context_lang") or (match.group("pivot") if match else first.lang)
+    try:
+        return normalize_lang(str(lang)).code
+    except EdgeAdaptError:
+        return str(lang)
 
 
 def load_datasets(
