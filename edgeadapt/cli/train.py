@@ -1,8 +1,150 @@
-"""`edgeadapt train` (placeholder until its issue lands)."""
+"""`edgeadapt train`: the source stage (English QA) and the per-language target stage, in one command."""
 
-from edgeadapt.cli.common import not_yet_available
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from edgeadapt.cli.common import DataDirOption, WorkdirOption, console
+from edgeadapt.training.config import TrainConfig
+
+_D = TrainConfig()
+
+HELP = f"""Adapt the backbone to a language: soft prompt + LoRA, alignment loss, L2 anchor, synthetic data.
+
+--lang en trains the source stage (English QA: task LoRA + span head, backbone frozen) into
+<workdir>/runs/en. Any other language trains its target stage into <workdir>/runs/<lang>: a soft
+prompt and a language LoRA over the backbone with the English task LoRA merged in; the span head of
+the source run stays frozen (one head is shared by every language of an export). A target run with
+no source run trains the source stage first. Loss: L_task + lambda L_align + beta ||theta - theta_0||^2.
+
+With no flags: English, then Yoruba, sized for about 35 minutes on 2 CPU cores
+({_D.batch_size} x {_D.max_length} tokens; 300 source + 200 target steps).
+
+Examples:
+
+  edgeadapt train                                  # English source stage + Yoruba
+
+  edgeadapt train --lang sw --prompt-len 20 --align-weight 0.5
+
+  edgeadapt train --lang ha --parallel-data flores200:hau_Latn:dev --synthetic-ratio 0.4
+
+  edgeadapt train --lang yo --max-steps 20 --resume   # continue after Ctrl-C
+
+  accelerate launch -m edgeadapt train --lang yo   # data-parallel on several GPUs/processes
+"""
 
 
-def train() -> None:
-    """Not yet available."""
-    not_yet_available("train")
+def train(
+    lang: str = typer.Option("yo", "--lang", "-l", help="Language to train: en (source stage) or any other code."),
+    backbone: str | None = typer.Option(
+        None, "--backbone", help="HF folder, cached name or hub name [default: multilingual-e5-small]."
+    ),
+    train_data: list[str] = typer.Option(
+        [], "--train-data", help="QA training data spec, repeatable (e.g. afriqa:yo:train) [default: per language]."
+    ),
+    parallel_data: list[str] = typer.Option(
+        [], "--parallel-data", help="Parallel data spec, repeatable (e.g. flores200:yo:dev) [default: per language]."
+    ),
+    prompt_len: int = typer.Option(_D.prompt_len, "--prompt-len", help="Soft prompt length k (target stage)."),
+    prompt_init: str = typer.Option(
+        _D.prompt_init, "--prompt-init", help="'vocab' (random real vocabulary rows, seeded) or 'text:<words>'."
+    ),
+    no_prompt: bool = typer.Option(False, "--no-prompt", help="Train the language LoRA without a soft prompt."),
+    adapter: str = typer.Option(_D.adapter, "--adapter", help="lora (bottleneck: not available yet)."),
+    lora_rank: int = typer.Option(_D.lora_rank, "--lora-rank", help="LoRA rank r (alpha = 2r)."),
+    lora_targets: str = typer.Option(
+        ",".join(_D.lora_targets), "--lora-targets", help="Comma-separated module names to adapt (BERT: query,value)."
+    ),
+    align_weight: float = typer.Option(_D.align_weight, "--align-weight", help="lambda of the alignment loss."),
+    l2_weight: float = typer.Option(_D.l2_weight, "--l2-weight", help="beta of the L2 anchor ||theta - theta_0||^2."),
+    synthetic_ratio: float = typer.Option(
+        _D.synthetic_ratio, "--synthetic-ratio", help="Share of synthetic examples in each target batch."
+    ),
+    synthetic_generator: str = typer.Option(
+        _D.synthetic_generator, "--synthetic-generator", help="Synthetic data generator (registered name)."
+    ),
+    freeze: list[str] = typer.Option(
+        [], "--freeze", help="Keep 'prompt' or 'adapter' frozen (repeatable); the span head is always frozen here."
+    ),
+    max_steps: int | None = typer.Option(
+        None, "--max-steps", help="Steps per stage [default: 300 source, 200 target]."
+    ),
+    epochs: float | None = typer.Option(None, "--epochs", help="Passes over the task data (instead of --max-steps)."),
+    max_examples: int | None = typer.Option(None, "--max-examples", help="Use a seeded sample of the QA examples."),
+    lr: float = typer.Option(_D.lr, "--lr", help="AdamW learning rate (linear warm-up and decay)."),
+    batch_size: int = typer.Option(_D.batch_size, "--batch-size", help="Global batch size (split over processes)."),
+    max_length: int = typer.Option(_D.max_length, "--max-length", help="Tokens per window."),
+    doc_stride: int = typer.Option(_D.doc_stride, "--doc-stride", help="Context tokens shared by adjacent windows."),
+    seed: int = typer.Option(_D.seed, "--seed", help="Seed of initialisation, data order and sampling."),
+    save_every: int = typer.Option(_D.save_every, "--save-every", help="Checkpoint every N steps (0: only on Ctrl-C)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoint of an interrupted run."),
+    run_name: str | None = typer.Option(None, "--run-name", help="Run directory name under <workdir>/runs."),
+    out: Path | None = typer.Option(None, "--out", help="Run directory (overrides --run-name)."),
+    source_run: Path | None = typer.Option(None, "--source-run", help="Source run [default: <workdir>/runs/en]."),
+    workdir: str | None = WorkdirOption,
+    data_dir: str | None = DataDirOption,
+) -> None:
+    """Adapt the backbone to a language (see the examples below)."""
+    from edgeadapt import paths
+    from edgeadapt.training.loop import TrainingInterrupted
+    from edgeadapt.training.stages import train as run_training
+
+    config = TrainConfig(
+        lang=lang,
+        backbone=backbone,
+        train_data=list(train_data),
+        parallel_data=list(parallel_data),
+        prompt_len=0 if no_prompt else prompt_len,
+        prompt_init=prompt_init,
+        lora_rank=lora_rank,
+        lora_targets=[t.strip() for t in lora_targets.split(",") if t.strip()],
+        adapter=adapter,
+        align_weight=align_weight,
+        l2_weight=l2_weight,
+        synthetic_ratio=synthetic_ratio,
+        synthetic_generator=synthetic_generator,
+        freeze=list(freeze),
+        max_steps=max_steps,
+        epochs=epochs,
+        max_train_examples=max_examples,
+        lr=lr,
+        batch_size=batch_size,
+        max_length=max_length,
+        doc_stride=doc_stride,
+        seed=seed,
+        save_every=save_every,
+    )
+    run_dir = out if out is not None else (paths.runs_dir(workdir) / run_name if run_name else None)
+    try:
+        results = run_training(
+            config, workdir=workdir, data_dir=data_dir, run_dir=run_dir, source_dir=source_run, resume=resume,
+            console=console,
+        )  # fmt: skip
+    except TrainingInterrupted as exc:
+        console.print(str(exc))
+        raise typer.Exit(code=130) from None
+    _summary(results)
+
+
+train.__doc__ = HELP
+
+
+def _summary(results) -> None:
+    table = Table(title="edgeadapt train")
+    for column in ("stage", "lang", "steps", "time", "trainable", "task", "align", "l2", "run"):
+        table.add_column(column)
+    for r in results:
+        loss = r.losses
+        table.add_row(
+            r.stage,
+            r.lang,
+            str(r.steps),
+            f"{r.seconds / 60:.1f} min",
+            f"{r.trainable:,}",
+            *(f"{loss[k]:.4g}" if k in loss else "-" for k in ("task", "align", "l2")),
+            str(r.run_dir),
+        )
+    console.print(table)

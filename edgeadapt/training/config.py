@@ -1,0 +1,78 @@
+"""Every setting of a training stage, as one dataclass serialised into ``run.json``.
+
+The defaults are sized so that the no-flag run (English source stage, then Yoruba) finishes in
+about 35 minutes on 2 CPU cores with the default backbone (see docs/training.md for the arithmetic).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+SOURCE_LANG = "en"
+ADAPTER_KINDS = ("lora", "bottleneck")
+FREEZE_CHOICES = ("prompt", "adapter")
+
+# per-stage step budgets used when neither --max-steps nor --epochs is given
+DEFAULT_SOURCE_STEPS = 300
+DEFAULT_TARGET_STEPS = 200
+
+
+@dataclass
+class TrainConfig:
+    """The settings of one stage. ``stage`` is ``source`` for English, ``target`` for any other language."""
+
+    lang: str = "yo"
+    stage: str = "target"
+    backbone: str | None = None
+    train_data: list[str] = field(default_factory=list)
+    parallel_data: list[str] = field(default_factory=list)
+    prompt_len: int = 16
+    prompt_init: str = "vocab"
+    lora_rank: int = 8
+    lora_alpha: int | None = None
+    lora_targets: list[str] = field(default_factory=lambda: ["query", "value"])
+    lora_dropout: float = 0.0
+    adapter: str = "lora"
+    align_weight: float = 0.1
+    l2_weight: float = 0.001
+    synthetic_ratio: float = 0.4
+    synthetic_generator: str = "code-switch"
+    freeze: list[str] = field(default_factory=list)
+    max_steps: int | None = None
+    epochs: float | None = None
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.05
+    batch_size: int = 16
+    align_batch_size: int = 8
+    align_max_length: int = 64
+    max_length: int = 256
+    doc_stride: int = 96
+    negative_window_ratio: float = 0.1
+    max_train_examples: int | None = None
+    max_synthetic_examples: int = 2000
+    seed: int = 13
+    save_every: int = 50
+    log_every: int = 1
+
+    @property
+    def alpha(self) -> int:
+        return self.lora_alpha if self.lora_alpha is not None else 2 * self.lora_rank
+
+    @property
+    def uses_prompt(self) -> bool:
+        return self.stage == "target" and self.prompt_len > 0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TrainConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def differences(self, other: TrainConfig, ignore: tuple[str, ...] = ("save_every",)) -> list[str]:
+        """Names of the settings that differ from ``other`` (``ignore``: those that may change on resume)."""
+        mine, theirs = self.to_json(), other.to_json()
+        return [k for k in mine if k not in ignore and mine[k] != theirs.get(k)]

@@ -1,0 +1,122 @@
+"""Gather and tokenise a stage's data: task windows, synthetic windows and parallel pairs."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgeadapt.data.examples import ParallelPair, QAExample
+from edgeadapt.errors import EdgeAdaptError
+from edgeadapt.fileio import sha256_file
+from edgeadapt.runtime.features import pad_token_id
+from edgeadapt.training.batches import StageData, encode_pairs
+from edgeadapt.training.config import SOURCE_LANG, TrainConfig
+from edgeadapt.training.features import featurize
+from edgeadapt.training.synthetic import make_generator
+
+
+@dataclass
+class PreparedData:
+    data: StageData
+    provenance: dict[str, Any] = field(default_factory=dict)
+    lexicon: dict | None = None
+
+
+def spec_provenance(spec: str, data_dir: str | None) -> dict[str, str]:
+    """The file a spec reads and its sha256."""
+    from edgeadapt.data.specs import parse_spec, spec_file
+
+    path = spec_file(parse_spec(spec, data_dir), data_dir)
+    return {"spec": spec, "path": str(Path(path).resolve()), "sha256": sha256_file(path)}
+
+
+def _subsample(examples: list, limit: int | None, seed: int) -> list:
+    if limit is None or len(examples) <= limit:
+        return examples
+    return random.Random(seed).sample(examples, limit)
+
+
+def load_qa_specs(specs: list[str], data_dir: str | None) -> list[QAExample]:
+    from edgeadapt.data.specs import load_qa
+
+    return [example for spec in specs for example in load_qa(spec, data_dir)]
+
+
+def load_parallel_specs(specs: list[str], data_dir: str | None) -> list[ParallelPair]:
+    from edgeadapt.data.specs import load_parallel
+
+    return [pair for spec in specs for pair in load_parallel(spec, data_dir)]
+
+
+def task_specs(config: TrainConfig, data_dir: str | None) -> list[str]:
+    from edgeadapt.data.specs import default_task_data
+
+    return list(config.train_data) or default_task_data(config.lang, data_dir)
+
+
+def parallel_specs(config: TrainConfig, data_dir: str | None) -> list[str]:
+    from edgeadapt.data.specs import default_parallel_data
+
+    return list(config.parallel_data) or default_parallel_data(config.lang, data_dir)
+
+
+def prepare_data(config: TrainConfig, tokenizer, data_dir: str | None) -> PreparedData:
+    """Load, sample and tokenise everything the stage trains on, and record where it came from."""
+    backend = tokenizer.backend_tokenizer
+    window_args = {"max_length": config.max_length, "stride": config.doc_stride}
+    specs = task_specs(config, data_dir)
+    where = data_dir or "the data directory"
+    if config.stage == "source" and not specs:
+        raise EdgeAdaptError(
+            f"no English QA training data in {where}: run `edgeadapt data fetch` or pass --train-data SPEC"
+        )
+    examples = _subsample(load_qa_specs(specs, data_dir), config.max_train_examples, config.seed)
+    real = featurize(examples, backend, **window_args, negative_ratio=config.negative_window_ratio, seed=config.seed)
+    provenance: dict[str, Any] = {"train": [spec_provenance(s, data_dir) for s in specs]}
+    synthetic, pairs, lexicon = [], None, None
+    if config.stage == "target":
+        pspecs = parallel_specs(config, data_dir)
+        provenance["parallel"] = [spec_provenance(s, data_dir) for s in pspecs]
+        parallel = load_parallel_specs(pspecs, data_dir)
+        needs_synthetic = config.synthetic_ratio > 0 or not real
+        if not parallel and (needs_synthetic or config.align_weight > 0):
+            raise EdgeAdaptError(
+                f"no English-{config.lang} parallel data in {where}: pass --parallel-data SPEC"
+                f" (e.g. flores200:{config.lang}:dev) or run `edgeadapt data fetch`"
+            )
+        if not real and config.synthetic_ratio <= 0:
+            raise EdgeAdaptError(
+                f"no {config.lang} QA training data and --synthetic-ratio 0: pass --train-data or a ratio above 0"
+            )
+        if needs_synthetic:
+            synthetic, info = _synthetic(config, parallel, backend, window_args, data_dir)
+            provenance["synthetic"] = info
+            lexicon = info.pop("lexicon")
+        if parallel and config.align_weight > 0:
+            pairs = encode_pairs(backend, parallel, config.align_max_length)
+    if not real and not synthetic:
+        raise EdgeAdaptError(f"no usable training example for {config.lang} (no answer found in any context)")
+    counts = {"examples": len(examples), "real_windows": len(real), "synthetic_windows": len(synthetic)}
+    provenance["counts"] = {**counts, "align_pairs": 0 if pairs is None else len(pairs)}
+    return PreparedData(StageData(real, synthetic, pairs, pad_token_id(backend)), provenance, lexicon)
+
+
+def _synthetic(config: TrainConfig, parallel: list[ParallelPair], backend, window_args: dict, data_dir: str | None):
+    from edgeadapt.data.specs import default_task_data
+
+    source_specs = default_task_data(SOURCE_LANG, data_dir)
+    english = load_qa_specs(source_specs, data_dir)
+    if not english:
+        raise EdgeAdaptError(f"synthetic data needs English QA examples; none found in {data_dir or 'the data dir'}")
+    generator = make_generator(config.synthetic_generator, config.lang, parallel)
+    made = generator.generate(english, config.max_synthetic_examples, config.seed)
+    windows = featurize(made, backend, **window_args, negative_ratio=config.negative_window_ratio, seed=config.seed + 1)
+    info = {
+        **generator.describe(),
+        "source": [spec_provenance(s, data_dir) for s in source_specs],
+        "examples": len(made),
+        "lexicon": getattr(generator, "lexicon", None),
+    }
+    return windows, info

@@ -1,0 +1,214 @@
+"""The optimisation loop on accelerate: one process, or data-parallel under ``accelerate launch``/``torchrun``.
+
+Every process computes its share of one global batch (rows split by rank); DDP averages the gradients.
+The main process writes ``metrics.jsonl``, the checkpoints and shows a rich progress bar with the loss parts.
+A KeyboardInterrupt saves a checkpoint and raises :class:`TrainingInterrupted`.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from edgeadapt.errors import EdgeAdaptError
+from edgeadapt.training.batches import BatchPlan, StageData
+from edgeadapt.training.checkpoint import load_checkpoint, save_checkpoint, save_rng
+from edgeadapt.training.config import TrainConfig
+from edgeadapt.training.objective import StageObjective
+
+METRICS_FILE = "metrics.jsonl"
+
+
+class TrainingInterrupted(EdgeAdaptError):
+    """Ctrl-C during training: a checkpoint was saved; the message says how to resume."""
+
+
+class _StopFlag:
+    """While active, the first Ctrl-C asks the loop to stop after the current step; a second one stops at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = None
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self) -> _StopFlag:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
+
+
+def _anyone(accelerator, flag: bool) -> bool:
+    """True on every process when ``flag`` is true on any."""
+    if accelerator.num_processes == 1:
+        return flag
+    value = torch.tensor([1.0 if flag else 0.0], device=accelerator.device)
+    return bool(accelerator.reduce(value, reduction="sum").item() > 0)
+
+
+@dataclass
+class LoopResult:
+    steps: int
+    seconds: float
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def _lr_schedule(total: int, warmup_ratio: float) -> Callable[[int], float]:
+    warmup = max(1, int(total * warmup_ratio))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    return factor
+
+
+def _read_metrics(path: Path, upto: int) -> list[dict[str, float]]:
+    """Metrics of the steps before ``upto`` (a resumed run drops what came after its checkpoint)."""
+    if not path.exists():
+        return []
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [r for r in rows if r["step"] < upto]
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[losses]}"),
+        console=console,
+        transient=False,
+    )
+
+
+def run_loop(
+    objective: StageObjective,
+    data: StageData,
+    config: TrainConfig,
+    run_dir: Path,
+    total_steps: int,
+    *,
+    resume: bool = False,
+    console: Console | None = None,
+    on_step: Callable[[int, dict[str, float]], None] | None = None,
+    accelerator=None,
+) -> LoopResult:
+    """Train ``objective`` for ``total_steps`` global steps (continuing from a checkpoint with ``resume``)."""
+    from accelerate import Accelerator
+
+    accelerator = accelerator or Accelerator()
+    console = console or Console(stderr=True)
+    rank, world = accelerator.process_index, accelerator.num_processes
+    if config.batch_size < world:
+        raise EdgeAdaptError(f"--batch-size {config.batch_size} is smaller than the {world} processes: raise it")
+    trainable = {n: p for n, p in objective.model.named_parameters() if p.requires_grad}
+    if not trainable:
+        raise EdgeAdaptError("nothing to train: --freeze leaves no trainable parameter")
+    optimizer = torch.optim.AdamW(list(trainable.values()), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_schedule(total_steps, config.warmup_ratio))
+    start = load_checkpoint(run_dir, rank, trainable, optimizer, scheduler) if resume else 0
+    plan = BatchPlan.make(
+        config.batch_size,
+        config.synthetic_ratio,
+        len(data.real),
+        len(data.synthetic),
+        config.align_batch_size if config.align_weight > 0 else 0,
+    )
+    model, optimizer = accelerator.prepare(objective, optimizer)
+    metrics_path = Path(run_dir) / METRICS_FILE
+    history = _read_metrics(metrics_path, start) if accelerator.is_main_process else []
+    if accelerator.is_main_process:
+        text = "".join(json.dumps(r) + "\n" for r in history)
+        metrics_path.write_text(text, encoding="utf-8")
+    model.train()
+    began = time.perf_counter()
+    step = start
+
+    def checkpoint() -> None:
+        save_rng(run_dir, rank, step)
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            save_checkpoint(run_dir, step, config.to_json(), trainable, optimizer, scheduler)
+        accelerator.wait_for_everyone()
+
+    progress = _progress(console) if accelerator.is_main_process else None
+    try:
+        if progress is not None:
+            progress.start()
+            bar = progress.add_task(f"{config.stage} {config.lang}", total=total_steps, completed=start, losses="")
+        with (
+            open(metrics_path, "a", encoding="utf-8") if accelerator.is_main_process else _null() as log,
+            _StopFlag() as stop,
+        ):
+            while step < total_steps:
+                tick = time.perf_counter()
+                task, align = data.batch(plan, config.seed, step, rank, world)
+                task = {k: v.to(accelerator.device) for k, v in task.items()}
+                align = None if align is None else {k: v.to(accelerator.device) for k, v in align.items()}
+                parts = model(task, align)
+                accelerator.backward(parts["total"])
+                accelerator.clip_grad_norm_(list(trainable.values()), 1.0)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                values = {k: float(v.detach()) for k, v in parts.items()}
+                for name, value in values.items():
+                    if not torch.isfinite(torch.tensor(value)):
+                        raise EdgeAdaptError(f"loss part '{name}' became {value} at step {step}: lower --lr")
+                row = {"step": step, **values, "lr": scheduler.get_last_lr()[0], "seconds": time.perf_counter() - tick}
+                step += 1
+                if log is not None:
+                    log.write(json.dumps(row) + "\n")
+                    log.flush()
+                    history.append(row)
+                if progress is not None:
+                    shown = "  ".join(f"{k} {v:.4g}" for k, v in values.items())
+                    progress.update(bar, completed=step, losses=shown)
+                if on_step is not None:
+                    on_step(step, values)
+                if _anyone(accelerator, stop.requested):
+                    raise KeyboardInterrupt
+                if config.save_every and step % config.save_every == 0 and step < total_steps:
+                    checkpoint()
+    except KeyboardInterrupt:
+        if progress is not None:
+            progress.stop()
+        checkpoint()
+        raise TrainingInterrupted(
+            f"interrupted at step {step}/{total_steps}; checkpoint saved in {run_dir}/checkpoint:"
+            f" continue with the same command and --resume"
+        ) from None
+    finally:
+        if progress is not None:
+            progress.stop()
+    return LoopResult(steps=step, seconds=time.perf_counter() - began, history=history)
+
+
+class _null:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc) -> bool:
+        return False

@@ -1,0 +1,309 @@
+"""The two stages of ``edgeadapt train``, run one after the other when needed.
+
+- source stage (``--lang en``): QA on English with a frozen backbone: task LoRA + span head.
+- target stage (any other language): soft prompt + language LoRA on the backbone with the source
+  task LoRA merged in, source span head frozen, ``L = L_task + lambda L_align + beta ||theta - theta_0||^2``.
+If a target stage finds no finished source run, it trains the source stage first.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from edgeadapt import paths
+from edgeadapt.errors import EdgeAdaptError
+from edgeadapt.fileio import write_json_atomic
+from edgeadapt.training.batches import BatchPlan
+from edgeadapt.training.checkpoint import read_checkpoint, remove_checkpoint
+from edgeadapt.training.config import DEFAULT_SOURCE_STEPS, DEFAULT_TARGET_STEPS, SOURCE_LANG, TrainConfig
+from edgeadapt.training.data import prepare_data
+from edgeadapt.training.loop import run_loop
+from edgeadapt.training.models import build_source_model, build_target_model, trainable_count
+from edgeadapt.training.objective import StageObjective
+from edgeadapt.training.report import CURVES_FILE, plot_curves, recent_means
+from edgeadapt.training.runs import ADAPTER_DIRS, LANG_ADAPTER, RUN_FILE, TASK_ADAPTER, read_run, write_run
+
+ALIGN_FEATURES = "mean of the last-layer hidden states over the real (non-prompt, non-padding) tokens"
+SHARED_WITH_SOURCE = (
+    "backbone",
+    "lora_rank",
+    "lora_alpha",
+    "lora_targets",
+    "lora_dropout",
+    "adapter",
+    "max_steps",
+    "epochs",
+    "lr",
+    "batch_size",
+    "max_length",
+    "doc_stride",
+    "max_train_examples",
+    "seed",
+    "save_every",
+)
+
+
+@dataclass
+class StageResult:
+    """What one stage did, for the summary table."""
+
+    stage: str
+    lang: str
+    run_dir: Path
+    steps: int
+    seconds: float
+    losses: dict[str, float]
+    trainable: int
+    skipped: bool = False
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for name in ("edgeadapt", "torch", "transformers", "peft", "accelerate", "tokenizers", "safetensors"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
+def load_tokenizer(backbone: str):
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(backbone)
+    except (OSError, ValueError) as exc:
+        raise EdgeAdaptError(f"cannot load the tokenizer of backbone '{backbone}': {str(exc).splitlines()[0]}") from exc
+    if not tokenizer.is_fast:
+        raise EdgeAdaptError(f"backbone '{backbone}' has no fast tokenizer (tokenizer.json): edgeadapt needs one")
+    return tokenizer
+
+
+def total_steps(config: TrainConfig, n_real: int, n_synthetic: int) -> int:
+    """``--max-steps``, else ``--epochs`` passes over the real task windows (synthetic if none), else the default."""
+    if config.max_steps is not None:
+        return config.max_steps
+    if config.epochs is not None:
+        plan = BatchPlan.make(config.batch_size, config.synthetic_ratio, n_real, n_synthetic, 0)
+        pool, rows = (n_real, plan.real) if n_real else (n_synthetic, plan.synthetic)
+        return max(1, int(-(-config.epochs * pool // rows)))
+    return DEFAULT_SOURCE_STEPS if config.stage == "source" else DEFAULT_TARGET_STEPS
+
+
+def _backbone_identity(backbone: str) -> dict[str, str]:
+    from edgeadapt.backbones.resolve import weights_fingerprint
+
+    return {"path": backbone, "fingerprint": weights_fingerprint(backbone)}
+
+
+def check_source_run(source_dir: Path, identity: dict[str, str]) -> None:
+    """The source run must be finished, a source stage, and made on this very backbone."""
+    info = read_run(source_dir)
+    if info["stage"] != "source":
+        raise EdgeAdaptError(f"{source_dir} is a {info['stage']} run, not a source (English) run")
+    if info["backbone"]["fingerprint"] != identity["fingerprint"]:
+        raise EdgeAdaptError(
+            f"source run {source_dir} was trained on another backbone ({info['backbone']['path']}):"
+            f" retrain it with `edgeadapt train --lang en --backbone {identity['path']}` or pass that backbone"
+        )
+
+
+def run_stage(
+    config: TrainConfig,
+    run_dir: Path,
+    *,
+    data_dir: str | None,
+    source_dir: Path | None = None,
+    resume: bool = False,
+    console: Console | None = None,
+    on_step=None,
+) -> StageResult:
+    """Train one stage into ``run_dir`` (``config.backbone`` must be resolved; ``source_dir`` for a target)."""
+    from accelerate import Accelerator
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # the pooler of a bare encoder is unused: its warning would only confuse
+    console = console or Console(stderr=True)
+    accelerator = Accelerator()
+    main = accelerator.is_main_process
+    identity = _backbone_identity(config.backbone)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    resume = _check_resume(config, run_dir, resume, console if main else None)
+    tokenizer = load_tokenizer(config.backbone)
+    prepared = prepare_data(config, tokenizer, data_dir)
+    if config.stage == "source":
+        model = build_source_model(config.backbone, config)
+    else:
+        check_source_run(source_dir, identity)
+        model = build_target_model(config.backbone, source_dir, config, tokenizer)
+    objective = StageObjective(model, config.align_weight if config.stage == "target" else 0.0, config.l2_weight)
+    steps = total_steps(config, len(prepared.data.real), len(prepared.data.synthetic))
+    if main:
+        counts = prepared.provenance["counts"]
+        console.print(
+            f"[bold]{config.stage} stage, {config.lang}[/]: {steps} steps of {config.batch_size},"
+            f" {counts['real_windows']} task windows, {counts['synthetic_windows']} synthetic,"
+            f" {counts['align_pairs']} parallel pairs; {trainable_count(model):,} trainable parameters"
+            f" on {accelerator.device} x{accelerator.num_processes}"
+        )
+    began = time.perf_counter()
+    result = run_loop(
+        objective, prepared.data, config, run_dir, steps, resume=resume, console=console, on_step=on_step,
+        accelerator=accelerator,
+    )  # fmt: skip
+    if main:
+        info = _run_info(config, identity, source_dir, prepared.provenance, result, steps)
+        if prepared.lexicon is not None:
+            write_json_atomic(run_dir / "lexicon.json", prepared.lexicon.to_json())
+        plot_curves(result.history, run_dir / CURVES_FILE, f"{config.stage} stage, {config.lang}")
+        write_run(accelerator.unwrap_model(objective).model, run_dir, info)
+        remove_checkpoint(run_dir)
+    accelerator.wait_for_everyone()
+    return StageResult(
+        config.stage,
+        config.lang,
+        run_dir,
+        result.steps,
+        time.perf_counter() - began,
+        recent_means(result.history),
+        trainable_count(model),
+    )
+
+
+def _check_resume(config: TrainConfig, run_dir: Path, resume: bool, console: Console | None) -> bool:
+    checkpoint = read_checkpoint(run_dir)
+    if not resume:
+        if checkpoint is not None and console is not None:
+            console.print(f"note: starting over; the checkpoint of an interrupted run in {run_dir} is discarded")
+        if checkpoint is not None:
+            remove_checkpoint(run_dir)
+        return False
+    if checkpoint is None:
+        raise EdgeAdaptError(f"nothing to resume in {run_dir}: no checkpoint there; run without --resume")
+    differ = config.differences(TrainConfig.from_json(checkpoint.config))
+    if differ:
+        raise EdgeAdaptError(
+            f"--resume with other settings than the checkpoint in {run_dir} ({', '.join(differ)}): use the same flags"
+        )
+    if console is not None:
+        console.print(f"resuming {config.stage} stage for {config.lang} from step {checkpoint.step}")
+    return True
+
+
+def _run_info(
+    config: TrainConfig, identity: dict, source_dir: Path | None, provenance: dict, result, steps: int
+) -> dict[str, Any]:
+    adapter_name = TASK_ADAPTER if config.stage == "source" else LANG_ADAPTER
+    info: dict[str, Any] = {
+        "stage": config.stage,
+        "lang": config.lang,
+        "backbone": identity,
+        "adapter": {
+            "kind": config.adapter,
+            "name": adapter_name,
+            "dir": ADAPTER_DIRS[adapter_name],
+            "rank": config.lora_rank,
+            "alpha": config.alpha,
+            "targets": list(config.lora_targets),
+        },
+        "head": "qa_head.safetensors" if config.stage == "source" else "shared: the source run's qa_head.safetensors",
+        "align_features": ALIGN_FEATURES,
+        "config": config.to_json(),
+        "seed": config.seed,
+        "data": provenance,
+        "steps": steps,
+        "train_seconds": round(result.seconds, 1),
+        "final_losses": recent_means(result.history),
+        "versions": _versions(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    if source_dir is not None:
+        info["source_run"] = str(Path(source_dir).resolve())
+    return info
+
+
+def stage_config(config: TrainConfig, lang: str) -> TrainConfig:
+    """``config`` for language ``lang`` (normalised code), with the right stage."""
+    return replace(config, lang=lang, stage="source" if lang == SOURCE_LANG else "target")
+
+
+def source_config_for(config: TrainConfig) -> TrainConfig:
+    """The source-stage settings used when a target run needs a source run first: the shared flags carry over."""
+    base = TrainConfig(lang=SOURCE_LANG, stage="source")
+    return replace(base, **{name: getattr(config, name) for name in SHARED_WITH_SOURCE})
+
+
+def train(
+    config: TrainConfig,
+    *,
+    workdir: str | None = None,
+    data_dir: str | None = None,
+    run_dir: Path | None = None,
+    source_dir: Path | None = None,
+    resume: bool = False,
+    console: Console | None = None,
+    on_step=None,
+) -> list[StageResult]:
+    """Train ``config.lang``; for a target language, train the English source stage first if it is missing."""
+    from edgeadapt.backbones.resolve import resolve_backbone
+    from edgeadapt.data.languages import normalize_lang
+
+    console = console or Console(stderr=True)
+    lang = normalize_lang(config.lang).code
+    config = stage_config(replace(config, backbone=resolve_backbone(config.backbone)), lang)
+    _validate(config)
+    runs = paths.runs_dir(workdir)
+    run_dir = Path(run_dir) if run_dir is not None else runs / lang
+    results: list[StageResult] = []
+    if config.stage == "target":
+        source_dir = Path(source_dir) if source_dir is not None else runs / SOURCE_LANG
+        if not (source_dir / RUN_FILE).exists():
+            source = source_config_for(config)
+            source_resume = resume and read_checkpoint(source_dir) is not None
+            console.print(
+                f"no source (English) run in {source_dir}: training the source stage first"
+                + (" (resuming it)" if source_resume else "")
+            )
+            results.append(
+                run_stage(source, source_dir, data_dir=data_dir, resume=source_resume, console=console, on_step=on_step)
+            )
+            resume = resume and read_checkpoint(run_dir) is not None
+    results.append(
+        run_stage(
+            config, run_dir, data_dir=data_dir, source_dir=source_dir, resume=resume, console=console, on_step=on_step
+        )
+    )
+    return results
+
+
+def _validate(config: TrainConfig) -> None:
+    from edgeadapt.training.config import ADAPTER_KINDS, FREEZE_CHOICES
+
+    checks = [
+        (config.adapter in ADAPTER_KINDS, f"unknown --adapter {config.adapter!r}: choose lora or bottleneck"),
+        (config.prompt_len >= 0, "--prompt-len must be 0 or more"),
+        (config.lora_rank > 0, "--lora-rank must be at least 1"),
+        (0 <= config.synthetic_ratio < 1, "--synthetic-ratio must be in [0, 1)"),
+        (config.align_weight >= 0 and config.l2_weight >= 0, "--align-weight and --l2-weight must be 0 or more"),
+        (config.batch_size > 0, "--batch-size must be at least 1"),
+        (config.max_steps is None or config.max_steps > 0, "--max-steps must be at least 1"),
+        (config.epochs is None or config.epochs > 0, "--epochs must be above 0"),
+        (config.lr > 0, "--lr must be above 0"),
+        (config.max_length >= 32, "--max-length must be at least 32"),
+        (0 <= config.doc_stride < config.max_length // 2, "--doc-stride must be below half of --max-length"),
+        (all(f in FREEZE_CHOICES for f in config.freeze), f"--freeze takes {' or '.join(FREEZE_CHOICES)}"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise EdgeAdaptError(message)
+    if config.adapter == "bottleneck":
+        raise EdgeAdaptError("--adapter bottleneck is not available yet in this version: use --adapter lora")

@@ -1,0 +1,78 @@
+"""A tiny data directory laid out like shared/data (English TyDi-style QA, AfriQA Yoruba, FLORES), for training tests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+ENGLISH_QA = [
+    ("Lagos is the largest city in Nigeria and one of the largest in Africa.", "What is the largest city in Nigeria?", "Lagos"),
+    ("The river Niger flows through Nigeria and Mali to the Atlantic Ocean.", "Where does the river Niger flow to?", "the Atlantic Ocean"),
+    ("Nairobi is the capital of Kenya; Swahili is spoken across East Africa.", "What is the capital of Kenya?", "Nairobi"),
+    ("The novel was written by Chinua Achebe in 1958.", "Who wrote the novel?", "Chinua Achebe"),
+    ("The university was founded in 1948 in Ibadan.", "When was the university founded?", "1948"),
+    ("Berlin is the capital of Germany. The Rhine flows through Germany.", "What is the capital of Germany?", "Berlin"),
+    ("Swahili is spoken across East Africa and Nairobi is in Kenya.", "Which language is spoken across East Africa?", "Swahili"),
+    ("The university in Ibadan was founded in 1948 by the country.", "Which city has the university?", "Ibadan"),
+]  # fmt: skip
+
+YORUBA_QA = [
+    ("Lagos is the largest city in Nigeria.", "Ki ni ìlú tó tóbi jù lọ ní Nàìjíríà?", "What is the largest city in Nigeria?", "Lagos"),
+    ("The novel was written by Chinua Achebe in 1958.", "Ta ni ó kọ ìwé náà?", "Who wrote the novel?", "Chinua Achebe"),
+    ("The river Niger flows through Nigeria and Mali.", "Odò wo ni ó ń ṣàn gba Nàìjíríà?", "Which river flows through Nigeria?", "Niger"),
+    ("The university was founded in 1948 in Ibadan.", "Ní ọdún wo ni wọ́n dá yunifásítì náà?", "When was the university founded?", "1948"),
+]  # fmt: skip
+
+FLORES = [
+    ("Who wrote the novel?", "Ta ni ó kọ ìwé náà?"),
+    ("The novel was written by Chinua Achebe in 1958.", "Chinua Achebe ni ó kọ ìwé náà ní ọdún 1958."),
+    ("Lagos is the largest city.", "Èkó ni ìlú tó tóbi jù lọ."),
+    ("The river flows through Nigeria.", "Odò ń ṣàn gba orílẹ̀-èdè Nàìjíríà kọjá."),
+    ("Who is the largest city?", "Ta ni ìlú tó tóbi jù lọ?"),
+    ("The city in Nigeria.", "Ìlú ní Nàìjíríà."),
+    ("Who wrote the book in 1958?", "Ta ni ó kọ ìwé ní ọdún 1958?"),
+    ("The largest river in Nigeria.", "Odò tó tóbi jù lọ ní Nàìjíríà."),
+    ("What is the city?", "Ki ni ìlú náà?"),
+    ("What is the river?", "Ki ni odò náà?"),
+    ("What year was it written?", "Ọdún wo ni wọ́n kọ ọ́?"),
+    ("Who wrote it?", "Ta ni ó kọ ọ́?"),
+]
+
+
+def _squad(rows: list[tuple[str, str, str]], prefix: str) -> dict:
+    paragraphs = []
+    for i, (context, question, answer) in enumerate(rows):
+        qa = {
+            "id": f"{prefix}{i}",
+            "question": question,
+            "answers": [{"text": answer, "answer_start": context.index(answer)}],
+        }
+        paragraphs.append({"context": context, "qas": [qa]})
+    return {"version": "1.1", "data": [{"title": "tiny", "paragraphs": paragraphs}]}
+
+
+def write_tiny_data(root: Path) -> Path:
+    """Write the tiny data directory under ``root`` and return it."""
+    english = root / "tydiqa" / "english"
+    english.mkdir(parents=True)
+    (english / "english_tydiqa_train.json").write_text(json.dumps(_squad(ENGLISH_QA, "en")), encoding="utf-8")
+    yor = root / "afriqa" / "yor"
+    yor.mkdir(parents=True)
+    lines = []
+    for i, (context, question, question_en, answer) in enumerate(YORUBA_QA):
+        record = {
+            "id": str(i),
+            "context": context,
+            "question_lang": question,
+            "question_translated": question_en,
+            "answer_pivot": {"answer_start": [context.index(answer)], "text": [answer]},
+            "answer_lang": answer,
+            "title": "tiny",
+        }
+        lines.append(json.dumps(record, ensure_ascii=False))
+    (yor / "gold_span_passages.afriqa.yor.en.train.json").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    flores = root / "flores200" / "dev"
+    flores.mkdir(parents=True)
+    (flores / "eng_Latn.dev").write_text("\n".join(s for s, _ in FLORES) + "\n", encoding="utf-8")
+    (flores / "yor_Latn.dev").write_text("\n".join(t for _, t in FLORES) + "\n", encoding="utf-8")
+    return root
