@@ -38,10 +38,13 @@ def list_datasets(
     table.add_column("spec", no_wrap=True)
     table.add_column("language")
     table.add_column("examples", justify="right")
+    table.add_column("source")
     table.add_column("file")
     for entry in entries:
-        source = f"samples/data (illustrative): {entry.relative}" if entry.samples else entry.relative
-        table.add_row(entry.spec, entry.language, f"{entry.count:,}", source)
+        source = "samples*" if entry.samples else "data dir"
+        table.add_row(entry.spec, entry.language, f"{entry.count:,}", source, entry.relative)
+    if any(entry.samples for entry in entries):
+        table.caption = "* samples/data: illustrative sample data written for this project, not a real dataset"
     if not entries:
         console.print(f"No datasets in {root}. Fetch some:  edgeadapt data fetch xquad tydiqa afriqa")
         return
