@@ -1,8 +1,72 @@
-"""`edgeadapt export` (placeholder until its issue lands)."""
+"""`edgeadapt export`: trained runs -> one bundle (int8 ONNX backbone + one small file per language)."""
 
-from edgeadapt.cli.common import not_yet_available
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from edgeadapt.cli.common import WorkdirOption, console
+
+HELP = (
+    "Export trained runs as a bundle for offline QA with onnxruntime.\n\n"
+    "With no flags: every trained language in <workdir>/runs (plus the English source run as 'en') goes into"
+    " <workdir>/export as ONE backbone.onnx shared by all languages (task LoRA merged, span head, int8 weights)"
+    " and one small <lang>.onnx_adapter per language (soft prompt + language LoRA) that onnxruntime switches"
+    " per call.\n\n"
+    "--mode merge instead writes one self-contained graph per language. The bundle is replaced atomically:"
+    " a failed export leaves the previous one untouched.\n\n"
+    "Examples:\n\n"
+    "  edgeadapt export --quantize int8\n\n"
+    "  edgeadapt export --runs edgeadapt-work/runs/en --runs edgeadapt-work/runs/yo --out bundles/yo\n\n"
+    "  edgeadapt export --mode merge --quantize none --max-length 256\n\n"
+    "  edgeadapt export --quantize int8 --mobile        # also .ort files + required_operators.config"
+)
 
 
-def export() -> None:
-    """Not yet available."""
-    not_yet_available("export")
+def export(
+    runs: list[Path] = typer.Option(
+        [], "--runs", help="Run directory to export, repeatable (default: every run in <workdir>/runs)."
+    ),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Bundle directory (default: <workdir>/export)."),
+    quantize: str = typer.Option("int8", "--quantize", "-q", help="none | int8 (dynamic, backbone weights only)."),
+    mode: str = typer.Option(
+        "externalize", "--mode", help="externalize (one backbone + adapter files) | merge (one graph per language)."
+    ),
+    mobile: bool = typer.Option(False, "--mobile", help="Also write onnxruntime mobile .ort files + operator config."),
+    max_length: int | None = typer.Option(
+        None, "--max-length", help="Tokens per window (default: 384, less if the backbone has fewer positions)."
+    ),
+    workdir: Path | None = WorkdirOption,
+) -> None:
+    from edgeadapt.export.pipeline import export_bundle
+    from edgeadapt.paths import export_dir, runs_dir
+
+    target = out or export_dir(workdir)
+    with console.status("exporting...") as status:
+        manifest = export_bundle(
+            list(runs) or None,
+            runs_dir(workdir),
+            target,
+            quantize=quantize,
+            mode=mode,
+            mobile=mobile,
+            max_length=max_length,
+            on_step=lambda message: status.update(message),
+        )
+    table = Table(title=f"bundle {target} ({manifest.mode}, {manifest.quantization})")
+    for column in ("language", "file", "prompt", "rank", "size"):
+        table.add_column(column)
+    for lang, entry in sorted(manifest.languages.items()):
+        name = entry.adapter or entry.graph or "(backbone only)"
+        size = f"{(target / name).stat().st_size / 1e3:.1f} kB" if (target / name).is_file() else "-"
+        table.add_row(lang, name, str(entry.prompt_len), str(entry.rank), size)
+    if manifest.backbone:
+        size = (target / manifest.backbone).stat().st_size / 1e6
+        table.caption = f"{manifest.backbone}: {size:.1f} MB, max length {manifest.max_length}"
+    console.print(table)
+    typer.echo(str(target))
+
+
+export.__doc__ = HELP

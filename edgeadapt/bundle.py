@@ -1,0 +1,204 @@
+"""The exported bundle's manifest: the one contract between export (PyTorch side) and the runtime (device side).
+
+Imports json, hashlib and numpy only. Layout of a bundle directory::
+
+    manifest.json            this file's data (format version, languages, tensor names/shapes, hashes)
+    tokenizer.json           the backbone's tokenizer (``tokenizers`` format)
+    backbone.onnx            externalize mode: the one shared graph with adapter slots
+    <lang>.onnx_adapter      externalize mode: soft prompt + LoRA tensors of one language
+    <lang>.onnx              merge mode: one self-contained graph per language
+    *.ort, required_operators.config   with --mobile: onnxruntime mobile format + minimal-build op list
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgeadapt.errors import EdgeAdaptError
+from edgeadapt.fileio import sha256_file, write_json_atomic
+
+FORMAT = "edgeadapt-bundle"
+FORMAT_VERSION = 1
+MANIFEST_FILE = "manifest.json"
+TOKENIZER_FILE = "tokenizer.json"
+BACKBONE_FILE = "backbone.onnx"
+ADAPTER_SUFFIX = ".onnx_adapter"
+MODES = ("externalize", "merge")
+QUANTIZATIONS = ("none", "int8")
+PROMPT_SLOT = "soft_prompt"
+
+
+@dataclass
+class LanguageEntry:
+    """One language of a bundle.
+
+    ``adapter``: its ``.onnx_adapter`` file (externalize mode; None = run the backbone with no adapter).
+    ``graph``: its own ONNX graph (merge mode). ``tensors``: adapter tensor name -> shape.
+    ``rank``: largest LoRA rank among its layers (0 without LoRA).
+    """
+
+    prompt_len: int
+    rank: int
+    adapter: str | None = None
+    graph: str | None = None
+    mobile_graph: str | None = None
+    tensors: dict[str, list[int]] = field(default_factory=dict)
+    run: str | None = None
+
+
+@dataclass
+class Manifest:
+    """Everything the runtime needs to know before opening a session."""
+
+    mode: str
+    quantization: str
+    backbone_id: str
+    """Identity of the backbone graph's weights (base model + task LoRA + span head + slot layout)."""
+    adapter_model_version: int
+    """``backbone_id`` folded to an int: the ``model_version`` stamped into every adapter file."""
+    max_length: int
+    """Window length in tokens (question + context + special tokens), prompt excluded."""
+    stride: int
+    max_positions: int
+    hidden_size: int
+    languages: dict[str, LanguageEntry]
+    files: dict[str, str]
+    """File name -> sha256 of every file of the bundle except this manifest."""
+    backbone: str | None = None
+    mobile_backbone: str | None = None
+    required_operators: str | None = None
+    tokenizer: str = TOKENIZER_FILE
+    slots: dict[str, list[int | None]] = field(default_factory=dict)
+    """Externalize mode: adapter slot name -> shape, None on the axis an adapter chooses (prompt length, rank)."""
+    source: dict[str, Any] = field(default_factory=dict)
+    format: str = FORMAT
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def max_prompt_len(self) -> int:
+        """The longest soft prompt that still fits the position table next to a full window."""
+        return self.max_positions - self.max_length
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["languages"] = {lang: asdict(entry) for lang, entry in self.languages.items()}
+        return data
+
+
+def model_version_of(backbone_id: str) -> int:
+    """The adapter file's ``model_version`` (a 31-bit int) derived from the backbone identity."""
+    return int(backbone_id[:7], 16)
+
+
+def _fail(path: Path, problem: str) -> EdgeAdaptError:
+    return EdgeAdaptError(f"bundle {path.parent}: {problem}; re-export it with `edgeadapt export`")
+
+
+def parse_manifest(data: dict[str, Any], path: Path) -> Manifest:
+    """Build and validate a Manifest from its JSON data."""
+    if data.get("format") != FORMAT:
+        raise _fail(path, f"{path.name} is not an edgeadapt bundle manifest")
+    if data.get("format_version") != FORMAT_VERSION:
+        raise EdgeAdaptError(
+            f"bundle {path.parent} has format version {data.get('format_version')}, this edgeadapt reads"
+            f" {FORMAT_VERSION}: re-export it or upgrade edgeadapt"
+        )
+    try:
+        languages = {lang: LanguageEntry(**entry) for lang, entry in data["languages"].items()}
+        manifest = Manifest(**{**data, "languages": languages})
+    except (KeyError, TypeError) as exc:
+        raise _fail(path, f"{path.name} is malformed ({exc})") from exc
+    validate(manifest, path)
+    return manifest
+
+
+def validate(manifest: Manifest, path: Path) -> None:
+    """Internal consistency: known mode, files listed, every language's tensors fit the slots."""
+    if manifest.mode not in MODES or manifest.quantization not in QUANTIZATIONS:
+        raise _fail(path, f"unknown mode {manifest.mode!r} or quantization {manifest.quantization!r}")
+    if manifest.max_length < 8 or manifest.max_length > manifest.max_positions:
+        raise _fail(path, f"max_length {manifest.max_length} outside [8, {manifest.max_positions}]")
+    if not manifest.languages:
+        raise _fail(path, "it holds no language")
+    if manifest.tokenizer not in manifest.files:
+        raise _fail(path, f"{manifest.tokenizer} is not listed with a checksum")
+    if manifest.mode == "externalize" and manifest.backbone not in manifest.files:
+        raise _fail(path, "externalize mode needs a backbone graph listed with a checksum")
+    for lang, entry in manifest.languages.items():
+        needed = [entry.adapter] if manifest.mode == "externalize" else [entry.graph]
+        for name in needed:
+            if name is not None and name not in manifest.files:
+                raise _fail(path, f"file {name} of language {lang} is not listed with a checksum")
+        if manifest.mode == "merge" and entry.graph is None:
+            raise _fail(path, f"language {lang} has no graph")
+
+
+def check_adapter_tensors(manifest: Manifest, lang: str, tensors: dict[str, tuple[int, ...]]) -> None:
+    """Refuse adapter tensors that do not fit the backbone's slots or disagree with the manifest entry."""
+    entry = manifest.languages[lang]
+    expected = {name: tuple(shape) for name, shape in entry.tensors.items()}
+    got = {name: tuple(shape) for name, shape in tensors.items()}
+    if got != expected:
+        diff = sorted(set(got.items()) ^ set(expected.items()))[:2]
+        raise EdgeAdaptError(f"adapter of '{lang}' does not match the manifest (differs in {diff}); re-export it")
+    ranks: dict[str, int] = {}
+    for name, shape in got.items():
+        slot = manifest.slots.get(name)
+        if slot is None:
+            raise EdgeAdaptError(f"adapter of '{lang}' has tensor {name} that the backbone has no slot for")
+        if len(shape) != len(slot) or any(
+            want is not None and want != have for want, have in zip(slot, shape, strict=True)
+        ):
+            raise EdgeAdaptError(f"adapter of '{lang}': {name} has shape {list(shape)}, the backbone expects {slot}")
+        if name.endswith(".lora_A"):
+            ranks.setdefault(name.removesuffix(".lora_A"), shape[0])
+        elif name.endswith(".lora_B"):
+            module = name.removesuffix(".lora_B")
+            if ranks.setdefault(module, shape[1]) != shape[1]:
+                raise EdgeAdaptError(f"adapter of '{lang}': {module} has A and B of different ranks")
+    prompt = got.get(PROMPT_SLOT, (0,))[0]
+    if prompt != entry.prompt_len or prompt > manifest.max_prompt_len:
+        raise EdgeAdaptError(
+            f"adapter of '{lang}' has a {prompt}-token prompt; the manifest says {entry.prompt_len} and at most"
+            f" {manifest.max_prompt_len} fit"
+        )
+
+
+def read_manifest(bundle: str | os.PathLike) -> Manifest:
+    """Read and validate ``<bundle>/manifest.json`` (clear error when absent or malformed)."""
+    path = Path(bundle) / MANIFEST_FILE
+    if not path.exists():
+        raise EdgeAdaptError(f"{bundle} is not an edgeadapt bundle (no {MANIFEST_FILE}): run `edgeadapt export` first")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise _fail(path, f"{MANIFEST_FILE} is not valid JSON") from exc
+    return parse_manifest(data, path)
+
+
+def write_manifest(bundle: str | os.PathLike, manifest: Manifest) -> None:
+    """Validate and write ``manifest.json`` atomically."""
+    path = Path(bundle) / MANIFEST_FILE
+    validate(manifest, path)
+    write_json_atomic(path, manifest.to_json())
+
+
+def file_checksums(bundle: str | os.PathLike, names: list[str]) -> dict[str, str]:
+    """File name -> sha256 for files in the bundle directory."""
+    return {name: sha256_file(Path(bundle) / name) for name in sorted(names)}
+
+
+def verify_file(bundle: str | os.PathLike, manifest: Manifest, name: str) -> Path:
+    """The path of a bundle file after checking that it exists and its sha256 matches the manifest."""
+    path = Path(bundle) / name
+    if name not in manifest.files:
+        raise EdgeAdaptError(f"{name} is not part of bundle {bundle}")
+    if not path.is_file():
+        raise EdgeAdaptError(f"{path} is missing from the bundle: re-export it with `edgeadapt export`")
+    if sha256_file(path) != manifest.files[name]:
+        raise EdgeAdaptError(f"{path} is corrupt or was replaced (sha256 differs from the manifest): re-export it")
+    return path

@@ -1,0 +1,66 @@
+"""A trained run -> the tensors of its swappable file (soft prompt + LoRA with scaling baked into B)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from edgeadapt.export.graph import PROMPT_INPUT
+from edgeadapt.training.model import PromptedQAModel
+from edgeadapt.training.runs import LANG_ADAPTER
+
+
+def lora_layers(encoder: nn.Module, adapter_name: str = LANG_ADAPTER) -> dict[str, nn.Module]:
+    """peft LoRA layers holding ``adapter_name``, keyed by their module name in the bare encoder."""
+    layers = {}
+    for name, module in encoder.named_modules():
+        lora_a = getattr(module, "lora_A", None)
+        if isinstance(lora_a, nn.ModuleDict) and adapter_name in lora_a:
+            if getattr(module, "use_dora", {}).get(adapter_name, False):
+                raise ValueError(f"{name}: DoRA adapters cannot be exported as swappable LoRA files")
+            layers[name.removeprefix("base_model.model.")] = module
+    return layers
+
+
+def adapter_tensors(model: PromptedQAModel, adapter_name: str = LANG_ADAPTER) -> dict[str, np.ndarray]:
+    """Graph-input name -> float32 array: ``soft_prompt`` [k, hidden] and ``<module>.lora_A`` [r, in] /
+    ``<module>.lora_B`` [out, r] with peft's scaling (alpha / r, or rsLoRA's) multiplied into B.
+    """
+    tensors: dict[str, np.ndarray] = {}
+    if model.prompt is not None and model.prompt_len > 0:
+        tensors[PROMPT_INPUT] = np.ascontiguousarray(model.prompt.detach().float().numpy(), dtype=np.float32)
+    for name, layer in lora_layers(model.encoder, adapter_name).items():
+        weight_a = layer.lora_A[adapter_name].weight.detach().float()
+        weight_b = layer.lora_B[adapter_name].weight.detach().float() * float(layer.scaling[adapter_name])
+        if getattr(layer, "fan_in_fan_out", False):
+            raise ValueError(f"{name}: fan_in_fan_out LoRA layers are not supported")
+        tensors[f"{name}.lora_A"] = np.ascontiguousarray(weight_a.numpy(), dtype=np.float32)
+        tensors[f"{name}.lora_B"] = np.ascontiguousarray(weight_b.numpy(), dtype=np.float32)
+    return tensors
+
+
+def write_adapter_file(
+    path: Path, tensors: dict[str, np.ndarray], model_version: int, adapter_version: int = 1
+) -> None:
+    """Write an onnxruntime ``.onnx_adapter`` file. ``ortvalue_from_numpy`` does not copy: every array is kept
+    referenced (``arrays``/``values``) until ``export_adapter`` has returned.
+    """
+    import onnxruntime as ort
+
+    arrays = {name: np.ascontiguousarray(array, dtype=np.float32) for name, array in tensors.items()}
+    values = {name: ort.OrtValue.ortvalue_from_numpy(array) for name, array in arrays.items()}
+    adapter = ort.AdapterFormat()
+    adapter.set_adapter_version(adapter_version)
+    adapter.set_model_version(model_version)
+    adapter.set_parameters(values)
+    adapter.export_adapter(str(path))
+    del values, arrays
+
+
+def merge_language_lora(model: PromptedQAModel) -> nn.Module:
+    """The bare encoder of a target-stage model with its language LoRA merged into the weights."""
+    with torch.no_grad():
+        return model.encoder.merge_and_unload()

@@ -1,0 +1,187 @@
+"""PyTorch -> ONNX: the QA graph with adapter slots (externalize) or with everything baked in (merge).
+
+The externalized graph takes the soft prompt and every LoRA matrix as graph inputs, each with a default
+initializer of the same name that is empty on the prompt / rank axis, so that running with no adapter is the
+plain backbone (task LoRA merged) + span head, and an ``.onnx_adapter`` file overrides the defaults by name.
+Export goes through ``torch.export`` (the TorchScript exporter cannot take parameters as inputs); the example
+batch and every dynamic axis have size >= 2 so nothing is specialised.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from onnx import numpy_helper
+from torch import nn
+
+PROMPT_INPUT = "soft_prompt"
+GRAPH_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+GRAPH_OUTPUTS = ("start_logits", "end_logits")
+OPSET = 18
+
+
+@dataclass(frozen=True)
+class LoraSlot:
+    """One adapted linear layer: graph inputs ``<module>.lora_A`` [r, in] and ``<module>.lora_B`` [out, r]."""
+
+    module: str
+    in_features: int
+    out_features: int
+
+    @property
+    def a_name(self) -> str:
+        return f"{self.module}.lora_A"
+
+    @property
+    def b_name(self) -> str:
+        return f"{self.module}.lora_B"
+
+
+class SlotLinear(nn.Module):
+    """A linear layer plus a LoRA branch whose matrices are handed in per forward (scaling baked into B)."""
+
+    def __init__(self, base: nn.Linear):
+        super().__init__()
+        self.base = base
+        self.lora: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.base(x)
+        if self.lora is not None:
+            lora_a, lora_b = self.lora
+            out = out + torch.matmul(torch.matmul(x, lora_a.t()), lora_b.t())
+        return out
+
+
+class ExportableQA(nn.Module):
+    """Encoder + span head; the soft prompt and LoRA matrices are inputs (``slots``) or a fixed buffer.
+
+    ``forward(input_ids, attention_mask, token_type_ids[, prompt, loras])`` returns start and end logits
+    over the real tokens (the prompt positions are dropped inside the graph).
+    """
+
+    def __init__(self, encoder: nn.Module, head: nn.Linear, slots: list[LoraSlot], fixed_prompt: torch.Tensor | None):
+        super().__init__()
+        self.encoder = encoder
+        self.head = head
+        self.slots = list(slots)
+        self.slot_layers = nn.ModuleList()
+        for slot in self.slots:
+            parent_name, _, child = slot.module.rpartition(".")
+            parent = encoder.get_submodule(parent_name)
+            wrapped = SlotLinear(getattr(parent, child))
+            setattr(parent, child, wrapped)
+            self.slot_layers.append(wrapped)
+        self.externalized = fixed_prompt is None
+        if fixed_prompt is not None:
+            self.register_buffer("fixed_prompt", fixed_prompt.detach().float().clone())
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor,
+        prompt: torch.Tensor | None = None,
+        loras: list[torch.Tensor] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if prompt is None:
+            prompt = self.fixed_prompt
+        for index, layer in enumerate(self.slot_layers):
+            layer.lora = (loras[2 * index], loras[2 * index + 1]) if loras else None
+        batch, k = input_ids.shape[0], prompt.shape[0]
+        embeds = self.encoder.get_input_embeddings()(input_ids)
+        embeds = torch.cat([prompt.unsqueeze(0).expand(batch, -1, -1).to(embeds.dtype), embeds], dim=1)
+        attention_mask = torch.cat([attention_mask.new_ones(batch, k), attention_mask], dim=1)
+        token_type_ids = torch.cat([token_type_ids.new_zeros(batch, k), token_type_ids], dim=1)
+        hidden = self.encoder(inputs_embeds=embeds, attention_mask=attention_mask, token_type_ids=token_type_ids)
+        logits = self.head(hidden.last_hidden_state[:, k:])
+        for layer in self.slot_layers:
+            layer.lora = None
+        return logits[..., 0], logits[..., 1]
+
+
+def find_slots(encoder: nn.Module, targets: set[str]) -> list[LoraSlot]:
+    """Every ``nn.Linear`` of the encoder whose full module name is in ``targets``, in module order."""
+    slots = []
+    for name, module in encoder.named_modules():
+        if name in targets:
+            if not isinstance(module, nn.Linear):
+                raise TypeError(f"LoRA target {name} is a {type(module).__name__}, not a Linear layer")
+            slots.append(LoraSlot(name, module.in_features, module.out_features))
+    missing = targets - {slot.module for slot in slots}
+    if missing:
+        raise KeyError(f"LoRA targets not found in the backbone: {sorted(missing)[:3]}")
+    return slots
+
+
+def _example_inputs(vocab: int, hidden: int, slots: list[LoraSlot], prompt: bool) -> tuple:
+    batch, seq, k, rank = 2, 8, 3, 2
+    generator = torch.Generator().manual_seed(0)
+    input_ids = torch.randint(0, vocab, (batch, seq), generator=generator)
+    args: tuple = (input_ids, torch.ones(batch, seq, dtype=torch.long), torch.zeros(batch, seq, dtype=torch.long))
+    if prompt:
+        loras = []
+        for slot in slots:
+            loras += [torch.randn(rank, slot.in_features) * 0.01, torch.randn(slot.out_features, rank) * 0.01]
+        args = (*args, torch.randn(k, hidden) * 0.01, loras)
+    return args
+
+
+def export_graph(model: ExportableQA, path: Path, *, max_positions: int, max_prompt_len: int) -> None:
+    """Trace ``model`` with ``torch.export`` and write a single-file ONNX graph to ``path``.
+
+    Externalized graphs get a default initializer for the prompt and every LoRA input (empty on the
+    prompt / rank axis), so they run with or without an adapter.
+    """
+    config = model.encoder.config
+    externalized = model.externalized
+    args = _example_inputs(config.vocab_size, config.hidden_size, model.slots, externalized)
+    fixed_k = 0 if externalized else int(model.fixed_prompt.shape[0])
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    seq = torch.export.Dim("sequence", min=2, max=max_positions - (max_prompt_len if externalized else fixed_k))
+    shapes: dict = {
+        "input_ids": {0: batch, 1: seq},
+        "attention_mask": {0: batch, 1: seq},
+        "token_type_ids": {0: batch, 1: seq},
+    }
+    names = list(GRAPH_INPUTS)
+    if externalized:
+        shapes["prompt"] = {0: torch.export.Dim("prompt_len", min=2, max=max(max_prompt_len, 3))}
+        lora_shapes = []
+        for index in range(len(model.slots)):
+            rank = torch.export.Dim(f"rank_{index}", min=2, max=4096)
+            lora_shapes += [{0: rank}, {1: rank}]
+        shapes["loras"] = lora_shapes
+        names += [PROMPT_INPUT] + [name for slot in model.slots for name in (slot.a_name, slot.b_name)]
+    model.eval()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        logging.getLogger("torch").setLevel(logging.ERROR)
+        program = torch.export.export(model, args, dynamic_shapes=shapes, strict=False)
+        onnx_program = torch.onnx.export(
+            program, input_names=names, output_names=list(GRAPH_OUTPUTS), opset_version=OPSET, verbose=False
+        )
+    proto = onnx_program.model_proto
+    if externalized:
+        _add_empty_defaults(proto, model)
+    onnx.save_model(proto, str(path), save_as_external_data=False)
+
+
+def _add_empty_defaults(proto: onnx.ModelProto, model: ExportableQA) -> None:
+    """Give the prompt and every LoRA input a default initializer of the same name, empty on its dynamic axis."""
+    hidden = model.encoder.config.hidden_size
+    defaults = {PROMPT_INPUT: np.zeros((0, hidden), dtype=np.float32)}
+    for slot in model.slots:
+        defaults[slot.a_name] = np.zeros((0, slot.in_features), dtype=np.float32)
+        defaults[slot.b_name] = np.zeros((slot.out_features, 0), dtype=np.float32)
+    present = {value.name for value in proto.graph.input}
+    for name, array in defaults.items():
+        if name not in present:
+            raise RuntimeError(f"exported graph lacks the input {name}")
+        proto.graph.initializer.append(numpy_helper.from_array(array, name))

@@ -1,0 +1,283 @@
+"""Trained runs -> one bundle directory (manifest + tokenizer + graphs + adapter files), written atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from edgeadapt import __version__
+from edgeadapt.bundle import (
+    ADAPTER_SUFFIX,
+    BACKBONE_FILE,
+    MODES,
+    PROMPT_SLOT,
+    QUANTIZATIONS,
+    TOKENIZER_FILE,
+    LanguageEntry,
+    Manifest,
+    file_checksums,
+    model_version_of,
+    write_manifest,
+)
+from edgeadapt.errors import EdgeAdaptError
+from edgeadapt.export.adapters import adapter_tensors, lora_layers, merge_language_lora, write_adapter_file
+from edgeadapt.export.graph import ExportableQA, LoraSlot, export_graph, find_slots
+from edgeadapt.export.quantize import quantize_int8
+from edgeadapt.fileio import atomic_dir, sha256_file
+from edgeadapt.training.model import PromptedQAModel
+from edgeadapt.training.runs import (
+    ADAPTER_DIRS,
+    HEAD_FILE,
+    TASK_ADAPTER,
+    load_run_model,
+    read_run,
+    source_run_dir,
+)
+
+SOURCE_LANG = "en"
+DEFAULT_MAX_LENGTH = 384
+PROMPT_ROOM = 16
+"""Positions kept free for soft prompts by default (a window of max_length plus a prompt must fit)."""
+
+Step = Callable[[str], None]
+
+
+@dataclass
+class RunSet:
+    """The source-stage run (exported as ``en``) and the target-stage runs built on it, by language."""
+
+    source: Path
+    targets: dict[str, Path] = field(default_factory=dict)
+
+
+def collect_runs(run_dirs: list[Path] | None, runs_root: Path) -> RunSet:
+    """The runs to export: ``run_dirs`` if given, else every finished run under ``runs_root``."""
+    if run_dirs:
+        candidates = [Path(d) for d in run_dirs]
+    else:
+        if not runs_root.is_dir():
+            raise EdgeAdaptError(f"no runs in {runs_root}: train with `edgeadapt train` or pass --runs DIR")
+        candidates = sorted(d for d in runs_root.iterdir() if (d / "run.json").exists())
+    sources: set[Path] = set()
+    targets: dict[str, Path] = {}
+    for run in candidates:
+        info = read_run(run)
+        if info["stage"] == "source":
+            sources.add(run.resolve())
+            continue
+        lang = str(info["lang"])
+        if lang in targets or lang == SOURCE_LANG:
+            raise EdgeAdaptError(f"language '{lang}' appears twice ({targets.get(lang, run)} and {run}); pass --runs")
+        targets[lang] = run.resolve()
+        sources.add(source_run_dir(run, info))
+    if not sources:
+        raise EdgeAdaptError(f"no trained run found in {runs_root}: train one with `edgeadapt train` first")
+    if len(sources) > 1:
+        listed = ", ".join(str(s) for s in sorted(sources))
+        raise EdgeAdaptError(f"the runs build on different source runs ({listed}); pick one set with --runs")
+    return RunSet(source=sources.pop(), targets=targets)
+
+
+def usable_positions(config) -> int:
+    """Position-table rows a sequence may use (RoBERTa-style models reserve ``pad_token_id + 1``)."""
+    positions = int(config.max_position_embeddings)
+    if config.model_type in {"roberta", "xlm-roberta", "camembert"}:
+        positions -= int(config.pad_token_id or 0) + 1
+    return positions
+
+
+def choose_max_length(max_length: int | None, positions: int, longest_prompt: int) -> int:
+    """The window length: given, or 384 capped so that the longest prompt (at least 16) still fits."""
+    if max_length is None:
+        return min(DEFAULT_MAX_LENGTH, positions - max(longest_prompt, PROMPT_ROOM))
+    if max_length < 16 or max_length + max(longest_prompt, 3) > positions:
+        raise EdgeAdaptError(
+            f"--max-length {max_length} plus a {longest_prompt}-token prompt does not fit the backbone's"
+            f" {positions} positions: use at most {positions - max(longest_prompt, 3)}"
+        )
+    return max_length
+
+
+def _sha_of_run_file(path: Path) -> str:
+    return sha256_file(path) if path.exists() else ""
+
+
+def backbone_identity(source: Path, slots: list[LoraSlot], mode: str) -> str:
+    """sha256 naming the weights every adapter depends on: backbone, task LoRA, span head and slot layout."""
+    info = read_run(source)
+    record = {
+        "backbone": info["backbone"]["fingerprint"],
+        "task_adapter": _sha_of_run_file(source / ADAPTER_DIRS[TASK_ADAPTER] / "adapter_model.safetensors"),
+        "head": _sha_of_run_file(source / HEAD_FILE),
+        "slots": [[s.module, s.in_features, s.out_features] for s in slots],
+        "mode": mode,
+    }
+    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
+
+
+def _write_tokenizer(backbone: str, path: Path) -> None:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(backbone)
+    if not getattr(tokenizer, "is_fast", False):
+        raise EdgeAdaptError(f"backbone {backbone} has no fast tokenizer (tokenizer.json): the runtime needs one")
+    path.write_text(tokenizer.backend_tokenizer.to_str(), encoding="utf-8")
+
+
+def _export_and_quantize(
+    model: ExportableQA, directory: Path, name: str, quantize: str, positions: int, max_length: int, slot_names: set
+) -> None:
+    target = directory / name
+    float_path = directory / f".{name}.fp32" if quantize == "int8" else target
+    export_graph(model, float_path, max_positions=positions, max_prompt_len=positions - max_length)
+    if quantize == "int8":
+        quantize_int8(float_path, target, slot_names)
+        float_path.unlink()
+
+
+def _slot_names(slots: list[LoraSlot]) -> set[str]:
+    return {PROMPT_SLOT} | {name for slot in slots for name in (slot.a_name, slot.b_name)}
+
+
+def _slot_shapes(hidden: int, slots: list[LoraSlot]) -> dict[str, list[int | None]]:
+    shapes: dict[str, list[int | None]] = {PROMPT_SLOT: [None, hidden]}
+    for slot in slots:
+        shapes[slot.a_name] = [None, slot.in_features]
+        shapes[slot.b_name] = [slot.out_features, None]
+    return shapes
+
+
+def _rank(tensors: dict[str, np.ndarray]) -> int:
+    return max((array.shape[0] for name, array in tensors.items() if name.endswith(".lora_A")), default=0)
+
+
+def export_bundle(
+    run_dirs: list[Path] | None,
+    runs_root: Path,
+    out: Path,
+    *,
+    quantize: str = "int8",
+    mode: str = "externalize",
+    mobile: bool = False,
+    max_length: int | None = None,
+    on_step: Step | None = None,
+) -> Manifest:
+    """Export the runs into the bundle directory ``out`` (replaced atomically; nothing partial on failure)."""
+    if mode not in MODES:
+        raise EdgeAdaptError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
+    if quantize not in QUANTIZATIONS:
+        raise EdgeAdaptError(f"--quantize must be one of {', '.join(QUANTIZATIONS)}, not {quantize!r}")
+    step = on_step or (lambda message: None)
+    runs = collect_runs(run_dirs, runs_root)
+    _quiet_libraries()
+    step(f"loading {len(runs.targets) + 1} run(s)")
+    target_models = {lang: load_run_model(run) for lang, run in runs.targets.items()}
+    source_info = read_run(runs.source)
+    backbone_path = source_info["backbone"]["path"]
+    tensors = {lang: adapter_tensors(model) for lang, model in target_models.items()}
+    targets = {name for model in target_models.values() for name in lora_layers(model.encoder)}
+    base_model = load_run_model(runs.source)
+    base = base_model.encoder.merge_and_unload()
+    config = base.config
+    positions = usable_positions(config)
+    longest = max((model.prompt_len for model in target_models.values()), default=0)
+    max_length = choose_max_length(max_length, positions, longest)
+    slots = find_slots(base, targets) if mode == "externalize" else []
+    identity = backbone_identity(runs.source, slots, mode)
+    languages: dict[str, LanguageEntry] = {}
+    with atomic_dir(out) as tmp:
+        step("writing the tokenizer")
+        _write_tokenizer(backbone_path, tmp / TOKENIZER_FILE)
+        if mode == "externalize":
+            step(f"exporting {BACKBONE_FILE} ({len(slots)} LoRA slots + soft prompt, {quantize})")
+            graph = ExportableQA(base, base_model.qa_outputs, slots, fixed_prompt=None)
+            _export_and_quantize(graph, tmp, BACKBONE_FILE, quantize, positions, max_length, _slot_names(slots))
+            languages[SOURCE_LANG] = LanguageEntry(prompt_len=0, rank=0, run=str(runs.source))
+            for lang, arrays in tensors.items():
+                step(f"writing {lang}{ADAPTER_SUFFIX}")
+                write_adapter_file(tmp / f"{lang}{ADAPTER_SUFFIX}", arrays, model_version_of(identity))
+                languages[lang] = LanguageEntry(
+                    prompt_len=target_models[lang].prompt_len,
+                    rank=_rank(arrays),
+                    adapter=f"{lang}{ADAPTER_SUFFIX}",
+                    tensors={name: list(array.shape) for name, array in arrays.items()},
+                    run=str(runs.targets[lang]),
+                )
+        else:
+            step(f"exporting {SOURCE_LANG}.onnx ({quantize})")
+            empty = torch.zeros(0, config.hidden_size)
+            graph = ExportableQA(base, base_model.qa_outputs, [], fixed_prompt=empty)
+            _export_and_quantize(graph, tmp, f"{SOURCE_LANG}.onnx", quantize, positions, max_length, set())
+            languages[SOURCE_LANG] = LanguageEntry(
+                prompt_len=0, rank=0, graph=f"{SOURCE_LANG}.onnx", run=str(runs.source)
+            )
+            for lang, model in target_models.items():
+                step(f"exporting {lang}.onnx (language LoRA merged, prompt baked in, {quantize})")
+                _export_merged(model, tmp / f"{lang}.onnx", quantize, positions, max_length)
+                languages[lang] = LanguageEntry(
+                    prompt_len=model.prompt_len,
+                    rank=_rank(tensors[lang]),
+                    graph=f"{lang}.onnx",
+                    run=str(runs.targets[lang]),
+                )
+        manifest = Manifest(
+            mode=mode,
+            quantization=quantize,
+            backbone_id=identity,
+            adapter_model_version=model_version_of(identity),
+            max_length=max_length,
+            stride=min(128, max_length // 4),
+            max_positions=positions,
+            hidden_size=int(config.hidden_size),
+            languages=languages,
+            files={},
+            backbone=BACKBONE_FILE if mode == "externalize" else None,
+            slots=_slot_shapes(int(config.hidden_size), slots) if mode == "externalize" else {},
+            source={
+                "backbone": backbone_path,
+                "backbone_fingerprint": source_info["backbone"]["fingerprint"],
+                "source_run": str(runs.source),
+                "edgeadapt_version": __version__,
+            },
+        )
+        if mobile:
+            step("converting to the onnxruntime mobile format (.ort)")
+            from edgeadapt.export.mobile import convert_bundle_to_ort
+
+            convert_bundle_to_ort(tmp, manifest)
+        manifest.files = file_checksums(tmp, [p.name for p in tmp.iterdir() if p.is_file()])
+        write_manifest(tmp, manifest)
+        _make_readable(tmp)
+    step(f"bundle ready: {out}")
+    return manifest
+
+
+def _quiet_libraries() -> None:
+    """Keep load-time chatter (unused pooler, overridable initializers) off the console."""
+    import onnxruntime as ort
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    ort.set_default_logger_severity(3)
+
+
+def _make_readable(bundle: Path) -> None:
+    """Temp files are private (0600); a bundle is meant to be copied to devices: 0755 dir, 0644 files."""
+    os.chmod(bundle, 0o755)
+    for path in bundle.iterdir():
+        os.chmod(path, 0o644)
+
+
+def _export_merged(model: PromptedQAModel, path: Path, quantize: str, positions: int, max_length: int) -> None:
+    """One self-contained graph: language LoRA merged into the weights, soft prompt baked in as a constant."""
+    prompt = model.prompt.detach() if model.prompt is not None else torch.zeros(0, model.hidden_size)
+    encoder = merge_language_lora(model)
+    graph = ExportableQA(encoder, model.qa_outputs, [], fixed_prompt=prompt)
+    _export_and_quantize(graph, path.parent, path.name, quantize, positions, max_length, set())

@@ -1,0 +1,79 @@
+"""int8 dynamic quantisation of the backbone weights, with the adapter path left in float."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import onnx
+from onnx import TensorProto
+
+MERGE_OPS = {"Add", "Sum", "Concat", "Shape", "Size"}
+"""Where an adapter branch joins the backbone (or only its shape is read): 'adapter-derived' stops here."""
+
+
+def adapter_nodes(model: onnx.ModelProto, adapter_inputs: set[str]) -> list[str]:
+    """Names of the nodes on the adapter branches: everything fed by an adapter input up to the join (Add/Concat)."""
+    derived = set(adapter_inputs)
+    found: list[str] = []
+    changed = True
+    seen: set[int] = set()
+    nodes = list(model.graph.node)
+    while changed:
+        changed = False
+        for index, node in enumerate(nodes):
+            if index in seen or not any(name in derived for name in node.input):
+                continue
+            seen.add(index)
+            changed = True
+            found.append(node.name)
+            if node.op_type not in MERGE_OPS:
+                derived.update(node.output)
+    return found
+
+
+def quantize_int8(source: Path, target: Path, adapter_inputs: set[str]) -> list[str]:
+    """Write an int8 dynamically quantised copy of ``source`` (MatMul weights, QInt8) to ``target``.
+
+    Nodes on the adapter branches are excluded so that the adapter tensors stay float graph inputs that an
+    ``.onnx_adapter`` file can override; returns the excluded node names. Raises if a slot was quantised anyway.
+    """
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    model = onnx.load(str(source))
+    missing = [node.name for node in model.graph.node if not node.name]
+    if missing:
+        raise RuntimeError("every node needs a name to be excluded from quantisation")
+    excluded = adapter_nodes(model, adapter_inputs)
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # the quantiser logs a pre-processing hint as a warning on every call
+    try:
+        quantize_dynamic(
+            str(source),
+            str(target),
+            weight_type=QuantType.QInt8,
+            op_types_to_quantize=["MatMul", "Gemm"],
+            nodes_to_exclude=excluded,
+            extra_options={"DefaultTensorType": TensorProto.FLOAT},
+        )
+    finally:
+        root.setLevel(level)
+    check_slots_float(onnx.load(str(target)), adapter_inputs)
+    return excluded
+
+
+def check_slots_float(model: onnx.ModelProto, adapter_inputs: set[str]) -> None:
+    """Every adapter slot must still be a float graph input with a default, consumed only by float ops."""
+    inputs = {value.name: value for value in model.graph.input}
+    initializers = {tensor.name: tensor for tensor in model.graph.initializer}
+    for name in adapter_inputs:
+        if name not in inputs or name not in initializers:
+            raise RuntimeError(f"adapter slot {name} is no longer an overridable graph input after quantisation")
+        if initializers[name].data_type != TensorProto.FLOAT:
+            raise RuntimeError(f"adapter slot {name} was quantised")
+    for node in model.graph.node:
+        if node.op_type in {"DynamicQuantizeLinear", "MatMulInteger", "QuantizeLinear"} and adapter_inputs & set(
+            node.input
+        ):
+            raise RuntimeError(f"adapter slot consumed by quantised node {node.name}")

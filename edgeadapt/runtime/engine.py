@@ -1,0 +1,182 @@
+"""Offline extractive QA over an exported bundle: onnxruntime + tokenizers + numpy, never torch.
+
+Externalize bundles: ONE backbone session; each language is an ``ort.LoraAdapter`` (soft prompt + LoRA
+tensors, memory-mapped) made active per call through its own ``ort.RunOptions``, so languages switch per call
+without reloading and threads may ask in different languages at once. Merge bundles: one session per
+language, created on first use.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from tokenizers import Tokenizer
+
+from edgeadapt.bundle import LanguageEntry, Manifest, check_adapter_tensors, read_manifest, verify_file
+from edgeadapt.errors import EdgeAdaptError
+from edgeadapt.runtime.features import Window, encode_windows, pad_batch, pad_token_id, windowing_tokenizer
+from edgeadapt.runtime.spans import Span, best_span
+
+DEFAULT_BATCH = 16
+
+
+@dataclass(frozen=True)
+class Answer(Span):
+    """A :class:`Span` plus the language that answered and the wall time of the call in milliseconds."""
+
+    lang: str = ""
+    latency_ms: float = 0.0
+
+
+class QAEngine:
+    """Answer questions in any language of a bundle.
+
+    ``QAEngine(bundle)`` checks the manifest and every file's sha256; a language whose file is missing,
+    corrupt, made for another backbone or of the wrong shape is refused (see :attr:`unavailable`) while the
+    others keep serving. ``mobile=True`` opens the ``.ort`` graphs of a bundle exported with ``--mobile``.
+    """
+
+    def __init__(self, bundle: str | Path, *, threads: int = 0, mobile: bool = False, batch_size: int = DEFAULT_BATCH):
+        self.bundle = Path(bundle)
+        self.manifest: Manifest = read_manifest(self.bundle)
+        self.mobile = mobile
+        self.batch_size = batch_size
+        self._options = ort.SessionOptions()
+        self._options.log_severity_level = 3
+        if threads:
+            self._options.intra_op_num_threads = threads
+        tokenizer = Tokenizer.from_file(str(verify_file(self.bundle, self.manifest, self.manifest.tokenizer)))
+        self._tokenizer = windowing_tokenizer(tokenizer, self.manifest.max_length, self.manifest.stride)
+        self._pad_id = pad_token_id(tokenizer)
+        self._lock = threading.Lock()
+        self._sessions: dict[str, ort.InferenceSession] = {}
+        self._adapters: dict[str, ort.LoraAdapter | None] = {}
+        self._unavailable: dict[str, str] = {}
+        if self.manifest.mode == "externalize":
+            self._backbone = self._open_session(self._graph_name(self.manifest.backbone, self.manifest.mobile_backbone))
+            self._check_slots()
+            for lang, entry in self.manifest.languages.items():
+                try:
+                    self._adapters[lang] = self._load_adapter(lang, entry)
+                except EdgeAdaptError as exc:
+                    self._unavailable[lang] = str(exc)
+
+    # --- what the bundle offers -------------------------------------------------------------------------------
+    @property
+    def languages(self) -> list[str]:
+        """Languages that can answer now (refused ones are in :attr:`unavailable`)."""
+        return sorted(lang for lang in self.manifest.languages if lang not in self._unavailable)
+
+    @property
+    def unavailable(self) -> dict[str, str]:
+        """Language -> why it was refused."""
+        return dict(self._unavailable)
+
+    # --- loading ----------------------------------------------------------------------------------------------
+    def _graph_name(self, graph: str | None, mobile_graph: str | None) -> str:
+        if self.mobile and not mobile_graph:
+            raise EdgeAdaptError(f"bundle {self.bundle} has no .ort graphs: export it with --mobile")
+        name = mobile_graph if self.mobile else graph
+        if name is None:
+            raise EdgeAdaptError(f"bundle {self.bundle} lists no graph")
+        return name
+
+    def _open_session(self, name: str) -> ort.InferenceSession:
+        path = verify_file(self.bundle, self.manifest, name)
+        try:
+            return ort.InferenceSession(str(path), self._options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise EdgeAdaptError(f"onnxruntime cannot open {path}: {str(exc).splitlines()[0]}") from exc
+
+    def _check_slots(self) -> None:
+        inputs = {value.name for value in self._backbone.get_overridable_initializers()}
+        missing = sorted(set(self.manifest.slots) - inputs)
+        if missing:
+            raise EdgeAdaptError(f"backbone graph of {self.bundle} lacks adapter slots {missing[:3]}: re-export it")
+
+    def _load_adapter(self, lang: str, entry: LanguageEntry) -> ort.LoraAdapter | None:
+        """Check one language's adapter file (checksum, backbone identity, tensor shapes) and map it."""
+        if entry.adapter is None:
+            return None
+        path = verify_file(self.bundle, self.manifest, entry.adapter)
+        try:
+            stored = ort.AdapterFormat.read_adapter(str(path))
+            version = stored.get_model_version()
+            shapes = {name: tuple(value.shape()) for name, value in stored.get_parameters().items()}
+        except Exception as exc:
+            raise EdgeAdaptError(f"{path} is not a readable onnxruntime adapter file: re-export it") from exc
+        if version != self.manifest.adapter_model_version:
+            raise EdgeAdaptError(
+                f"{path} was exported for another backbone (model version {version}, this backbone is"
+                f" {self.manifest.adapter_model_version}): export the adapter together with this backbone"
+            )
+        check_adapter_tensors(self.manifest, lang, shapes)
+        adapter = ort.LoraAdapter()
+        adapter.Load(str(path))
+        return adapter
+
+    def _session_for(self, lang: str) -> tuple[ort.InferenceSession, ort.RunOptions]:
+        """The session and per-call run options (with the language's adapter active) for ``lang``."""
+        if lang not in self.manifest.languages:
+            known = ", ".join(self.languages) or "none"
+            raise EdgeAdaptError(f"bundle {self.bundle} has no language '{lang}' (it has: {known})")
+        if lang in self._unavailable:
+            raise EdgeAdaptError(f"language '{lang}' is unavailable: {self._unavailable[lang]}")
+        options = ort.RunOptions()
+        if self.manifest.mode == "externalize":
+            adapter = self._adapters[lang]
+            if adapter is not None:
+                options.add_active_adapter(adapter)
+            return self._backbone, options
+        with self._lock:
+            if lang not in self._sessions:
+                entry = self.manifest.languages[lang]
+                try:
+                    self._sessions[lang] = self._open_session(self._graph_name(entry.graph, entry.mobile_graph))
+                except EdgeAdaptError as exc:
+                    self._unavailable[lang] = str(exc)
+                    raise
+            return self._sessions[lang], options
+
+    # --- inference --------------------------------------------------------------------------------------------
+    def logits(self, feeds: dict[str, np.ndarray], lang: str) -> tuple[np.ndarray, np.ndarray]:
+        """Start and end logits ``[batch, seq]`` over the real tokens for padded int64 ``feeds``."""
+        session, options = self._session_for(lang)
+        seq = feeds["input_ids"].shape[1]
+        if seq > self.manifest.max_length:
+            raise EdgeAdaptError(f"input of {seq} tokens exceeds the bundle's max length {self.manifest.max_length}")
+        start, end = session.run(["start_logits", "end_logits"], feeds, options)
+        return start, end
+
+    def windows(self, question: str, context: str) -> list[Window]:
+        """The model input windows of one question over one context (sliding over long contexts)."""
+        return encode_windows(self._tokenizer, question, context)
+
+    def answer(self, question: str, context: str, lang: str) -> Answer:
+        """The best answer span of ``question`` in ``context``, asked in language ``lang``."""
+        return self.answer_batch([question], [context], lang)[0]
+
+    def answer_batch(self, questions: list[str], contexts: list[str], lang: str) -> list[Answer]:
+        """Answers for many (question, context) pairs in one language; windows run in batches."""
+        if len(questions) != len(contexts):
+            raise EdgeAdaptError(f"{len(questions)} questions but {len(contexts)} contexts: give one context each")
+        began = time.perf_counter()
+        self._session_for(lang)
+        per_example = [self.windows(q, c) for q, c in zip(questions, contexts, strict=True)]
+        flat = [(index, window) for index, windows in enumerate(per_example) for window in windows]
+        starts: list[list[np.ndarray]] = [[] for _ in questions]
+        ends: list[list[np.ndarray]] = [[] for _ in questions]
+        for offset in range(0, len(flat), self.batch_size):
+            chunk = flat[offset : offset + self.batch_size]
+            start, end = self.logits(pad_batch([window for _, window in chunk], self._pad_id), lang)
+            for row, (index, _) in enumerate(chunk):
+                starts[index].append(start[row])
+                ends[index].append(end[row])
+        spans = [best_span(c, w, s, e) for c, w, s, e in zip(contexts, per_example, starts, ends, strict=True)]
+        latency = (time.perf_counter() - began) * 1000.0
+        return [Answer(s.text, s.start, s.end, s.score, lang=lang, latency_ms=latency) for s in spans]
