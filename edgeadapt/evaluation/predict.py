@@ -99,14 +99,16 @@ def encode_examples(
 
 
 def _progress(enabled: bool) -> Progress:
+    """A progress bar on stderr; off when asked, or when stderr is not a terminal (logs, CI)."""
+    console = Console(stderr=True)
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
-        console=Console(stderr=True),
+        console=console,
         transient=True,
-        disable=not enabled,
+        disable=not enabled or not console.is_terminal,
     )
 
 
