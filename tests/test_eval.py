@@ -232,3 +232,21 @@ def test_window_logits_do_not_depend_on_padding(workspace: Path, tiny_backbone: 
     one = predict_spans(model, tokenizer, _examples()[:1], max_length=96, batch_size=1, show_progress=False)
     padded = predict_spans(model, tokenizer, _examples(), max_length=96, batch_size=4, show_progress=False)
     assert one["q0"].text == padded["q0"].text and np.isclose(one["q0"].score, padded["q0"].score, rtol=1e-4)
+
+
+def test_eval_names_a_moved_backbone(workspace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    moved = shutil.copytree(workspace / "runs" / "en", tmp_path / "en-moved")
+    info = json.loads((moved / "run.json").read_text(encoding="utf-8"))
+    info["backbone"]["path"] = str(tmp_path / "gone" / "tiny-bert")
+    (moved / "run.json").write_text(json.dumps(info), encoding="utf-8")
+    data = _squad_file(tmp_path / "mini.en.json", _examples())
+    code, _, stderr = _run_cli(["eval", "--run", str(moved), "--data", f"squad:{data}"], capsys)
+    assert code == 2 and "no longer exists: pass --backbone" in stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_eval_without_a_gpu_refuses_cuda(workspace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = _squad_file(tmp_path / "mini.en.json", _examples())
+    argv = ["eval", "--run", "en", "--data", f"squad:{data}", "--device", "cuda", "--workdir", str(workspace)]
+    code, _, stderr = _run_cli(argv, capsys)
+    assert code == 2 and "no CUDA GPU" in stderr
