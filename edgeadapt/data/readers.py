@@ -63,7 +63,10 @@ def _locate(context: str, text: str, start: int) -> int:
     """
     if 0 <= start and context[start : start + len(text)] == text:
         return start
-    for haystack, needle in ((context, text), (context.lower(), text.lower())):
+    searches = [(context, text)]
+    if len(context.lower()) == len(context) and len(text.lower()) == len(text):  # offsets survive lower()
+        searches.append((context.lower(), text.lower()))
+    for haystack, needle in searches:
         hits = []
         position = haystack.find(needle)
         while position >= 0 and needle:
@@ -72,6 +75,12 @@ def _locate(context: str, text: str, start: int) -> int:
         if hits:
             return min(hits, key=lambda hit: abs(hit - start))
     return -1
+
+
+def _answer(context: str, text: str, start: int) -> Answer:
+    """An answer at its located offset, its text as the context spells it (a case-blind match may differ)."""
+    located = _locate(context, text, start)
+    return Answer(text=context[located : located + len(text)] if located >= 0 else text, start=located)
 
 
 def read_squad(path: str | os.PathLike, lang: str) -> list[QAExample]:
@@ -96,8 +105,7 @@ def read_squad(path: str | os.PathLike, lang: str) -> list[QAExample]:
                 answers = []
                 for answer in qa.get("answers", []):
                     text = str(_field(answer, "text", qa_where))
-                    start = _locate(context, text, int(_field(answer, "answer_start", qa_where)))
-                    answers.append(Answer(text=text, start=start))
+                    answers.append(_answer(context, text, int(_field(answer, "answer_start", qa_where))))
                 examples.append(
                     QAExample(
                         id=str(_field(qa, "id", qa_where)),
@@ -116,8 +124,9 @@ def read_afriqa_gold(path: str | os.PathLike, lang: str) -> list[QAExample]:
 
     The English question (``question_translated``) becomes ``question_en``; the target-language
     answer (``answer_lang``) goes to ``meta["answer_lang"]``. A few upstream offsets are wrong:
-    the span is moved to the nearest occurrence of its text; answers whose text does not occur
-    in the context at all (yes/no questions) keep ``start = -1``.
+    the span is moved to the nearest occurrence of its text (case-blind if need be, the text then
+    taken as the context spells it); answers whose text does not occur in the context at all
+    (yes/no questions) keep ``start = -1``.
     """
     path = Path(path)
     examples: list[QAExample] = []
@@ -128,10 +137,7 @@ def read_afriqa_gold(path: str | os.PathLike, lang: str) -> list[QAExample]:
         if not isinstance(pivot, dict):
             raise EdgeAdaptError(f"{where}: 'answer_pivot' should be an object with 'text' and 'answer_start' lists")
         texts, starts = _field(pivot, "text", where), _field(pivot, "answer_start", where)
-        answers = tuple(
-            Answer(text=str(text), start=_locate(context, str(text), int(start)))
-            for text, start in zip(texts, starts, strict=False)
-        )
+        answers = tuple(_answer(context, str(text), int(start)) for text, start in zip(texts, starts, strict=False))
         examples.append(
             QAExample(
                 id=str(_field(record, "id", where)),
