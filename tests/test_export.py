@@ -1,0 +1,191 @@
+"""Export: ONNX graphs vs PyTorch with the same weights, int8 with swappable adapters, merge mode, mobile, atomicity.
+
+Measured on the tiny backbone (logits of scale ~9 max, ~2.5 mean): fp32 externalized vs PyTorch <= 3e-6;
+int8 vs PyTorch <= 0.11; two languages differ by ~8. Tolerances below: 1e-4 (fp32) and 0.25 (int8).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from run_factory import make_source_run, make_target_run
+
+from edgeadapt.bundle import MANIFEST_FILE, read_manifest
+from edgeadapt.cli.app import main
+from edgeadapt.errors import EdgeAdaptError
+from edgeadapt.export import pipeline
+from edgeadapt.export.pipeline import export_bundle
+from edgeadapt.export.quantize import check_slots_float
+from edgeadapt.fileio import sha256_file
+from edgeadapt.runtime import QAEngine
+from edgeadapt.runtime.features import pad_batch
+from edgeadapt.training.runs import load_run_model
+
+FP32_TOL = 1e-4
+INT8_TOL = 0.25
+CONTEXT = (
+    "Lagos is the largest city in Nigeria and one of the largest in Africa. Nairobi is the capital of Kenya;"
+    " Swahili is spoken across East Africa. The novel was written by Chinua Achebe in 1958. "
+) * 3
+
+
+@pytest.fixture(scope="module")
+def workdir(tiny_backbone: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workspace with an English source run and two target runs of different rank and prompt length."""
+    work = tmp_path_factory.mktemp("export-work")
+    source = make_source_run(tiny_backbone, work / "runs" / "en")
+    make_target_run(tiny_backbone, source, work / "runs" / "yo", "yo", rank=4, prompt_len=3, seed=1)
+    make_target_run(tiny_backbone, source, work / "runs" / "sw", "sw", rank=2, prompt_len=5, seed=2)
+    return work
+
+
+@pytest.fixture(scope="module")
+def int8_bundle(workdir: Path) -> Path:
+    """The default export through the CLI: int8, externalize, every run of the workspace, plus --mobile."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", "--quantize", "int8", "--mobile", "--workdir", str(workdir)])
+    assert exit_info.value.code in (0, None)
+    return workdir / "export"
+
+
+@pytest.fixture(scope="module")
+def fp32_bundle(workdir: Path) -> Path:
+    export_bundle(None, workdir / "runs", workdir / "fp32", quantize="none")
+    return workdir / "fp32"
+
+
+@pytest.fixture(scope="module")
+def merged_bundle(workdir: Path) -> Path:
+    export_bundle(None, workdir / "runs", workdir / "merged", quantize="none", mode="merge")
+    return workdir / "merged"
+
+
+@pytest.fixture(scope="module")
+def feeds(fp32_bundle: Path) -> dict[str, np.ndarray]:
+    """A padded batch of real windows: two windows of a long context and one short example."""
+    engine = QAEngine(fp32_bundle)
+    windows = engine.windows("what is the largest city?", CONTEXT)[:2]
+    windows += engine.windows("who wrote the novel?", "The novel was written by Chinua Achebe in 1958.")
+    return pad_batch(windows, 0)
+
+
+def _torch_logits(run: Path, feeds: dict[str, np.ndarray]) -> np.ndarray:
+    model = load_run_model(run)
+    with torch.no_grad():
+        out = model(*(torch.from_numpy(feeds[k]) for k in ("input_ids", "attention_mask", "token_type_ids")))
+    return np.stack([out.start_logits.numpy(), out.end_logits.numpy()])
+
+
+def _onnx_logits(engine: QAEngine, feeds: dict[str, np.ndarray], lang: str) -> np.ndarray:
+    return np.stack(engine.logits(feeds, lang))
+
+
+def test_fp32_externalized_matches_pytorch_for_every_language(workdir, fp32_bundle, feeds):
+    engine = QAEngine(fp32_bundle)
+    assert engine.languages == ["en", "sw", "yo"]
+    for lang in engine.languages:  # en runs with no adapter: the plain backbone + task LoRA + head
+        deviation = np.abs(_onnx_logits(engine, feeds, lang) - _torch_logits(workdir / "runs" / lang, feeds)).max()
+        assert deviation < FP32_TOL, (lang, deviation)
+
+
+def test_int8_adapters_change_outputs_and_stay_close_to_pytorch(workdir, int8_bundle, feeds):
+    engine = QAEngine(int8_bundle)
+    outputs = {lang: _onnx_logits(engine, feeds, lang) for lang in ("en", "yo", "sw")}
+    for lang, logits in outputs.items():
+        reference = _torch_logits(workdir / "runs" / lang, feeds)
+        assert np.abs(logits - reference).max() < INT8_TOL, lang
+    assert np.abs(outputs["yo"] - outputs["sw"]).max() > 10 * INT8_TOL
+    assert np.abs(outputs["yo"] - outputs["en"]).max() > 10 * INT8_TOL
+
+
+def test_int8_graph_quantises_backbone_but_not_adapter_slots(int8_bundle, fp32_bundle):
+    manifest = read_manifest(int8_bundle)
+    graph = onnx.load(str(int8_bundle / "backbone.onnx"))
+    op_types = {node.op_type for node in graph.graph.node}
+    assert "MatMulInteger" in op_types
+    check_slots_float(graph, set(manifest.slots))
+    assert (int8_bundle / "backbone.onnx").stat().st_size < (fp32_bundle / "backbone.onnx").stat().st_size
+
+
+def test_merged_graphs_agree_with_externalized(fp32_bundle, merged_bundle, feeds):
+    externalized, merged = QAEngine(fp32_bundle), QAEngine(merged_bundle)
+    assert read_manifest(merged_bundle).mode == "merge"
+    assert sorted(p.name for p in merged_bundle.glob("*.onnx")) == ["en.onnx", "sw.onnx", "yo.onnx"]
+    for lang in ("en", "yo", "sw"):
+        deviation = np.abs(_onnx_logits(externalized, feeds, lang) - _onnx_logits(merged, feeds, lang)).max()
+        assert deviation < FP32_TOL, (lang, deviation)
+
+
+def test_manifest_records_languages_shapes_and_checksums(int8_bundle):
+    manifest = read_manifest(int8_bundle)
+    assert (manifest.mode, manifest.quantization) == ("externalize", "int8")
+    yo, sw = manifest.languages["yo"], manifest.languages["sw"]
+    assert (yo.prompt_len, yo.rank, sw.prompt_len, sw.rank) == (3, 4, 5, 2)
+    assert yo.tensors["soft_prompt"] == [3, 32]
+    assert yo.tensors["encoder.layer.0.attention.self.query.lora_A"] == [4, 32]
+    assert sw.tensors["encoder.layer.1.attention.self.value.lora_B"] == [32, 2]
+    assert manifest.languages["en"].adapter is None
+    on_disk = {p.name for p in int8_bundle.iterdir()} - {MANIFEST_FILE}
+    assert set(manifest.files) == on_disk
+    for name, digest in manifest.files.items():
+        assert sha256_file(int8_bundle / name) == digest
+    import onnxruntime as ort
+
+    stored = ort.AdapterFormat.read_adapter(str(int8_bundle / "yo.onnx_adapter"))
+    assert stored.get_model_version() == manifest.adapter_model_version
+    assert manifest.max_length + max(yo.prompt_len, sw.prompt_len) <= manifest.max_positions
+
+
+def test_mobile_ort_graph_loads_back_and_runs_with_adapters(int8_bundle, feeds):
+    manifest = read_manifest(int8_bundle)
+    assert manifest.mobile_backbone == "backbone.ort"
+    operators = (int8_bundle / "required_operators.config").read_text()
+    assert "ai.onnx;" in operators and "MatMul" in operators
+    plain, mobile = QAEngine(int8_bundle), QAEngine(int8_bundle, mobile=True)
+    for lang in ("yo", "sw"):
+        assert np.abs(_onnx_logits(plain, feeds, lang) - _onnx_logits(mobile, feeds, lang)).max() < 1e-3
+    assert np.abs(_onnx_logits(mobile, feeds, "yo") - _onnx_logits(mobile, feeds, "sw")).max() > 1.0
+
+
+def test_failed_export_leaves_previous_bundle_untouched(workdir, fp32_bundle, monkeypatch):
+    out = workdir / "atomic"
+    out.mkdir()
+    (out / "keep.txt").write_text("previous bundle")
+    calls = []
+
+    def fail_on_second(path, tensors, model_version):
+        calls.append(path)
+        if len(calls) == 2:
+            raise RuntimeError("disk full")
+        return write_adapter(path, tensors, model_version)
+
+    write_adapter = pipeline.write_adapter_file
+    monkeypatch.setattr(pipeline, "write_adapter_file", fail_on_second)
+    with pytest.raises(RuntimeError, match="disk full"):
+        export_bundle(None, workdir / "runs", out, quantize="none")
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    assert not [p for p in workdir.iterdir() if p.name.startswith(".atomic")]
+
+
+def test_export_refuses_bad_requests(workdir, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", "--workdir", str(tmp_path / "empty")])
+    assert exit_info.value.code == 2
+    assert "error: no runs" in capsys.readouterr().err
+    with pytest.raises(EdgeAdaptError, match="does not fit"):
+        export_bundle(None, workdir / "runs", tmp_path / "b", max_length=126)
+    with pytest.raises(EdgeAdaptError, match="--mode"):
+        export_bundle(None, workdir / "runs", tmp_path / "b", mode="fuse")
+    assert not (tmp_path / "b").exists()
+
+
+def test_manifest_is_portable_json(int8_bundle):
+    data = json.loads((int8_bundle / MANIFEST_FILE).read_text())
+    assert data["format"] == "edgeadapt-bundle" and data["format_version"] == 1
+    assert oct(os.stat(int8_bundle / "yo.onnx_adapter").st_mode & 0o777) == "0o644"
