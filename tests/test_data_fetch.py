@@ -27,6 +27,7 @@ class _Server(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.root = root
         self.drop_once: set[str] = set()  # paths whose first GET is cut off half way
+        self.drop_always: set[str] = set()  # paths whose every GET is cut off half way
         self.corrupt: set[str] = set()  # paths served with one byte changed
         self.requests: list[tuple[str, str | None]] = []  # (path, Range header)
 
@@ -56,7 +57,7 @@ class _Handler(SimpleHTTPRequestHandler):
             self.send_response(200)
         self.send_header("Content-Length", str(len(data) - start))
         self.end_headers()
-        if relative in self.server.drop_once:
+        if relative in self.server.drop_once or relative in self.server.drop_always:
             self.server.drop_once.discard(relative)
             self.wfile.write(data[start : start + (len(data) - start) // 2])
             self.wfile.flush()
@@ -149,3 +150,17 @@ def test_interrupted_download_resumes_with_range(server: _Server, tmp_path: Path
 def test_missing_upstream_file_is_a_clear_error(server: _Server, tmp_path: Path) -> None:
     with pytest.raises(EdgeAdaptError, match="not found upstream"):
         fetch.fetch(["xquad"], ["de"], tmp_path / "data", _url(server), backoff=0.01)
+
+
+def test_failing_download_gives_up_clearly_and_keeps_part(server: _Server, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    server.drop_always.add(QUERIES[0])
+    with pytest.raises(EdgeAdaptError, match=r"failed after 3 tries .*run the same command again to resume"):
+        fetch.fetch(["afriqa-queries"], ["yo"], data, _url(server), retries=2, backoff=0.01)
+    assert not (data / QUERIES[0]).exists()
+    part = data / (QUERIES[0] + ".part")
+    assert 0 < part.stat().st_size < KNOWN_FILES[QUERIES[0]][1]
+    server.drop_always.clear()  # the next run resumes from the .part and completes
+    fetch.fetch(["afriqa-queries"], ["yo"], data, _url(server), backoff=0.01)
+    assert sha256_file(data / QUERIES[0]) == KNOWN_FILES[QUERIES[0]][0]
+    assert not part.exists()

@@ -142,11 +142,13 @@ def download(
     to resume from next time).
     """
     dest = data_dir / file.relative
-    if dest.is_file() and file.sha256 and sha256_file(dest) == file.sha256:
+    if dest.is_file() and (file.sha256 is None or sha256_file(dest) == file.sha256):
         return "present"
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     task = progress.add_task(file.relative, total=file.size)
+    if part.exists() and file.size is not None and part.stat().st_size > file.size:
+        part.unlink()  # longer than the file can be: not a prefix of it
     try:
         for attempt in range(retries + 1):
             try:
