@@ -139,6 +139,11 @@ def normalize_lang(code: str) -> Language:
     raise EdgeAdaptError(f"unknown language {code!r}: {hint}")
 
 
+def is_language_code(token: str) -> bool:
+    """Whether ``token`` is exactly a code or name :func:`normalize_lang` knows (no guessing)."""
+    return token.strip().lower() in _BY_KEY
+
+
 def known_languages() -> tuple[Language, ...]:
     """Every language edgeadapt knows by name."""
     return LANGUAGES

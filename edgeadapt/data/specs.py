@@ -33,7 +33,7 @@ from pathlib import Path
 from edgeadapt import paths
 from edgeadapt.data import readers
 from edgeadapt.data.examples import ParallelPair, QAExample, SentencePairExample
-from edgeadapt.data.languages import Language, normalize_lang
+from edgeadapt.data.languages import Language, is_language_code, normalize_lang
 from edgeadapt.errors import EdgeAdaptError
 
 SAMPLES_DATA = Path(__file__).resolve().parents[2] / "samples" / "data"
@@ -240,14 +240,13 @@ def _looks_like_path(text: str) -> bool:
 
 
 def _lang_from_filename(path: Path) -> str:
+    """The language a file name mentions (``xquad.de.json``, ``pawsx/de/dev.tsv``), preferring non-English."""
     tokens = [token for token in path.name.replace("_", ".").replace("-", ".").split(".") if token]
     tokens.append(path.parent.name)
-    from edgeadapt.data.languages import _BY_KEY
-
     for token in tokens:
-        if token.lower() in _BY_KEY and token.lower() not in {"en", "eng"}:
+        if is_language_code(token) and token.lower() not in {"en", "eng", "english"}:
             return token
-    return "en" if any(t.lower() in {"en", "eng", "english"} for t in tokens) else "und"
+    return next((token for token in tokens if token.lower() in {"en", "eng", "english"}), "und")
 
 
 def _path_spec(name: str, rest: str) -> DatasetSpec:
