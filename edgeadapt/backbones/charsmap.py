@@ -56,23 +56,47 @@ def _encode_offset(offset: int) -> int:
     return (offset << 2) | (1 << 9)
 
 
+class _Slots:
+    """Units of the double array, which are used, and a union-find "next free slot" for fast first-fit."""
+
+    def __init__(self) -> None:
+        self.units: list[int] = [0]
+        self.used: list[bool] = [True]
+        self.next_free: list[int] = [1]
+
+    def grow(self, size: int) -> None:
+        while len(self.units) < size:
+            self.next_free.append(len(self.units))
+            self.units.append(0)
+            self.used.append(False)
+
+    def free_at_or_after(self, index: int) -> int:
+        self.grow(index + 1)
+        root = index
+        while self.next_free[root] != root:
+            self.grow(self.next_free[root] + 1)
+            root = self.next_free[root]
+        while self.next_free[index] != root:  # path compression
+            self.next_free[index], index = root, self.next_free[index]
+        return root
+
+    def take(self, index: int, unit: int) -> None:
+        self.grow(index + 2)
+        self.units[index] = unit
+        self.used[index] = True
+        self.next_free[index] = index + 1
+
+
 def compile_double_array(root: _Node) -> list[int]:
     """Lay the trie out as darts-clone units (breadth first, first-fit bases, each base used once)."""
-    units: list[int] = [0]
-    used = [True]
+    slots = _Slots()
     used_bases: set[int] = set()
-    first_free = 1
-
-    def ensure(size: int) -> None:
-        while len(units) < size:
-            units.append(0)
-            used.append(False)
 
     def fits(base: int, labels: list[int]) -> bool:
-        if base in used_bases or base == 0:
+        if base == 0 or base in used_bases:
             return False
-        ensure((base | 0xFF) + 1)
-        return all(not used[base ^ label] and (base ^ label) != 0 for label in labels)
+        slots.grow((base | 0xFF) + 1)
+        return all(not slots.used[base ^ label] for label in labels)
 
     queue: deque[tuple[_Node, int]] = deque([(root, 0)])
     while queue:
@@ -80,26 +104,19 @@ def compile_double_array(root: _Node) -> list[int]:
         labels = sorted(node.children) + ([0] if node.value is not None else [])
         if not labels:
             continue
-        while first_free < len(used) and used[first_free]:
-            first_free += 1
-        slot = first_free
-        while True:
-            ensure(slot + 1)
-            if not used[slot] and fits(slot ^ labels[0], labels):
-                base = slot ^ labels[0]
-                break
-            slot += 1
+        slot = slots.free_at_or_after(1)
+        while not fits(slot ^ labels[0], labels):
+            slot = slots.free_at_or_after(slot + 1)
+        base = slot ^ labels[0]
         used_bases.add(base)
-        units[index] |= _encode_offset(index ^ base)
+        slots.units[index] |= _encode_offset(index ^ base)
         if node.value is not None:
-            units[index] |= HAS_LEAF_BIT
-            units[base] = node.value | LEAF_BIT
-            used[base] = True
+            slots.units[index] |= HAS_LEAF_BIT
+            slots.take(base, node.value | LEAF_BIT)
         for label, child in sorted(node.children.items()):
-            units[base ^ label] = label
-            used[base ^ label] = True
+            slots.take(base ^ label, label)
             queue.append((child, base ^ label))
-    return units
+    return slots.units
 
 
 def precompiled_charsmap(char_map: dict[int, str]) -> bytes:
