@@ -88,6 +88,7 @@ def test_afriqa_gold_passages(shared_data: Path, spec: str, count: int) -> None:
         assert first.question_en.startswith("What was the occupation")
         assert first.answers[0].text == "chancellor of the African Church of Nigeria"
         assert first.meta["answer_lang"] == "alakoso ile ijọsin Afirika ti Naijiria"
+    assert {e.meta["context_lang"] for e in examples} == {"en"}
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -119,16 +120,24 @@ def read_squad(path: str | os.PathLike, lang: str) -> list[QAExample]:
     return examples
 
 
+def afriqa_pivot(path: Path) -> str:
+    """The passage language of an AfriQA file from its name (``...afriqa.fon.fr.test.json`` -> fr), else en."""
+    match = re.search(r"\.afriqa\.[^.]+\.([a-z]{2,3})\.[^.]+\.json$", path.name)
+    return match.group(1) if match else "en"
+
+
 def read_afriqa_gold(path: str | os.PathLike, lang: str) -> list[QAExample]:
     """Read AfriQA gold passages: target-language question, pivot-language (English) context and span.
 
     The English question (``question_translated``) becomes ``question_en``; the target-language
-    answer (``answer_lang``) goes to ``meta["answer_lang"]``. A few upstream offsets are wrong:
+    answer (``answer_lang``) goes to ``meta["answer_lang"]``, the passage language (from the file
+    name, ``en`` unless it says ``fr``) to ``meta["context_lang"]``. A few upstream offsets are wrong:
     the span is moved to the nearest occurrence of its text (case-blind if need be, the text then
     taken as the context spells it); answers whose text does not occur in the context at all
     (yes/no questions) keep ``start = -1``.
     """
     path = Path(path)
+    context_lang = afriqa_pivot(path)
     examples: list[QAExample] = []
     for number, record in _json_lines(path):
         where = f"{path}:{number}"
@@ -146,7 +155,12 @@ def read_afriqa_gold(path: str | os.PathLike, lang: str) -> list[QAExample]:
                 answers=answers,
                 lang=lang,
                 question_en=record.get("question_translated"),
-                meta={"title": record.get("title", ""), "answer_lang": record.get("answer_lang"), "source": str(path)},
+                meta={
+                    "title": record.get("title", ""),
+                    "answer_lang": record.get("answer_lang"),
+                    "context_lang": context_lang,
+                    "source": str(path),
+                },
             )
         )
     return examples

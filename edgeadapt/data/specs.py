@@ -363,8 +363,7 @@ def load_parallel(spec: str | DatasetSpec, data_dir: str | os.PathLike | None = 
     path = spec_file(spec, data_dir)
     fmt = spec.format or DATASETS[spec.name].format
     if fmt == "afriqa-queries":
-        pivot = path.name.split(".")[-3] if path.name.count(".") >= 4 else "en"
-        return readers.read_afriqa_queries(path, spec.lang, source_lang=pivot)
+        return readers.read_afriqa_queries(path, spec.lang, source_lang=readers.afriqa_pivot(path))
     source_name = f"{FLORES_SOURCE}{''.join(path.suffixes)}"
     source = path.with_name(source_name)
     if not source.is_file() and spec.path is None:
