@@ -364,4 +364,4 @@ def test_cli_error_is_one_line(shared_data: Path, capsys: pytest.CaptureFixture[
         main(["data", "fetch", "tydiqa", "--lang", "yo", "--data-dir", str(shared_data.parent / "nowhere")])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: tydiqa has no language 'yo'") and "\n" not in err
+    assert err.startswith("error: tydiqa has no language 'yo' upstream") and "\n" not in err

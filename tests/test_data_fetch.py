@@ -93,7 +93,7 @@ def test_recorded_hashes_match_shared_files(shared_data: Path) -> None:
 
 
 def test_plan_uses_upstream_urls() -> None:
-    files = fetch.plan(["xquad", "flores200"], ["yo", "de"], mirror=None)
+    files = fetch.plan(["xquad"], ["de"], mirror=None) + fetch.plan(["flores200"], ["yo"], mirror=None)
     urls = {file.url for file in files}
     assert "https://raw.githubusercontent.com/deepmind/xquad/HEAD/xquad.de.json" in urls
     assert (
@@ -104,8 +104,15 @@ def test_plan_uses_upstream_urls() -> None:
 
 
 def test_plan_rejects_language_a_dataset_lacks() -> None:
-    with pytest.raises(EdgeAdaptError, match="tydiqa has no language 'yo'"):
+    with pytest.raises(EdgeAdaptError, match="tydiqa has no language 'yo' upstream; available: arabic, bengali"):
         fetch.plan(["tydiqa"], ["yo"])
+    with pytest.raises(EdgeAdaptError, match="xquad has no language 'yo' upstream; available: ar, de"):
+        fetch.plan(["xquad"], ["yo"])
+    with pytest.raises(EdgeAdaptError, match="pawsx has no language 'fr' upstream; available: de"):
+        fetch.plan(["pawsx"], ["fr"])
+    assert [f.relative for f in fetch.plan(["afriqa"], ["fon"])][
+        0
+    ] == "afriqa/fon/gold_span_passages.afriqa.fon.fr.train.json"
     with pytest.raises(EdgeAdaptError, match="unknown dataset 'squadx'"):
         fetch.plan(["squadx"])
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from http.client import HTTPException
 from pathlib import Path
 
+from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -29,7 +30,7 @@ from rich.progress import (
 )
 
 from edgeadapt.data.languages import normalize_lang
-from edgeadapt.data.sources import AFRIQA_PIVOT, KNOWN_FILES, PAWSX_UPSTREAM_LANGS, UPSTREAMS
+from edgeadapt.data.sources import AFRIQA_PIVOT, KNOWN_FILES, UPSTREAMS
 from edgeadapt.data.specs import DATASETS, FLORES_SOURCE, resolve_data_dir
 from edgeadapt.errors import EdgeAdaptError
 from edgeadapt.fileio import sha256_file
@@ -62,10 +63,11 @@ def _languages(name: str, langs: list[str] | None) -> list[str]:
     mapped = []
     for code in langs:
         value = getattr(normalize_lang(code), naming)
+        if value is not None and upstream.upstream_langs and value not in upstream.upstream_langs:
+            value = None
         if value is None:
-            raise EdgeAdaptError(f"{name} has no language {code!r}; known upstream: {', '.join(upstream.langs)}")
-        if name == "pawsx" and value not in PAWSX_UPSTREAM_LANGS:
-            raise EdgeAdaptError(f"pawsx upstream here has only {', '.join(PAWSX_UPSTREAM_LANGS)}, not {code!r}")
+            choices = ", ".join(upstream.upstream_langs or upstream.langs)
+            raise EdgeAdaptError(f"{name} has no language {code!r} upstream; available: {choices}")
         mapped.append(value)
     if name == "flores200" and FLORES_SOURCE not in mapped:
         mapped.insert(0, FLORES_SOURCE)  # the English side every FLORES pair needs
@@ -180,17 +182,15 @@ def download(
         progress.remove_task(task)
 
 
-def make_progress(console=None) -> Progress:
+def make_progress(console: Console | None = None) -> Progress:
     """A rich progress display for downloads (on stderr by default)."""
-    from edgeadapt.cli.common import console as default_console
-
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),
         TimeRemainingColumn(),
-        console=console or default_console,
+        console=console or Console(stderr=True),
         transient=True,
     )
 

@@ -22,6 +22,7 @@ class Upstream:
     langs: tuple[str, ...]  # languages fetched when none is asked for (dataset naming)
     splits: tuple[str, ...]
     licence: str
+    upstream_langs: tuple[str, ...] | None = None  # every language upstream has (None: too many to list)
 
     def url(self, lang: str, split: str, pivot: str = "en") -> str:
         path = self.upstream.format(lang=lang, split=split, pivot=pivot)
@@ -39,6 +40,7 @@ UPSTREAMS: dict[str, Upstream] = {
         ("ar", "de", "el", "en", "es", "hi", "ru", "tr", "vi", "zh"),
         ("test",),
         "CC BY-SA 4.0",
+        ("ar", "de", "el", "en", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh"),
     ),
     "tydiqa": Upstream(
         "sagorbrur/tydiqa-language-specific",
@@ -47,6 +49,7 @@ UPSTREAMS: dict[str, Upstream] = {
         ("english", "swahili"),
         ("train", "dev"),
         "Apache-2.0",
+        ("arabic", "bengali", "english", "finnish", "indonesian", "korean", "russian", "swahili", "telugu"),
     ),
     "afriqa": Upstream(
         "masakhane-io/afriqa",
@@ -55,6 +58,7 @@ UPSTREAMS: dict[str, Upstream] = {
         ("yor", "swa"),
         ("train", "dev", "test"),
         "CC BY 4.0",
+        ("bem", "fon", "hau", "ibo", "kin", "swa", "twi", "wol", "yor", "zul"),
     ),
     "afriqa-queries": Upstream(
         "masakhane-io/afriqa",
@@ -63,6 +67,7 @@ UPSTREAMS: dict[str, Upstream] = {
         ("yor", "swa"),
         ("train", "dev", "test"),
         "CC BY 4.0",
+        ("bem", "fon", "hau", "ibo", "kin", "swa", "twi", "wol", "yor", "zul"),
     ),
     "flores200": Upstream(
         "common-parallel-corpora/common-parallel-corpora",
@@ -80,14 +85,13 @@ UPSTREAMS: dict[str, Upstream] = {
         ("de",),
         ("dev", "test"),
         "PAWS-X terms (free for any purpose)",
+        ("de",),  # the SuperGLEBer repository holds German only
     ),
 }  # fmt: skip
 
 AFRIQA_PIVOT = {"fon": "fr", "wol": "fr"}
 """AfriQA pairs most languages with English passages, Fon and Wolof with French."""
 
-PAWSX_UPSTREAM_LANGS = ("de",)
-"""The PAWS-X repository used here (SuperGLEBer) holds German only."""
 
 KNOWN_FILES: dict[str, tuple[str, int]] = {
     "afriqa/queries/swa/queries.afriqa.swa.en.dev.json": (
