@@ -365,3 +365,18 @@ def test_cli_error_is_one_line(shared_data: Path, capsys: pytest.CaptureFixture[
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: tydiqa has no language 'yo' upstream") and "\n" not in err
+
+
+def test_data_list_reports_a_malformed_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "data"
+    (data / "xquad").mkdir(parents=True)
+    (data / "xquad" / "xquad.de.json").write_text("{not json", encoding="utf-8")
+    (data / "pawsx" / "de").mkdir(parents=True)
+    (data / "pawsx" / "de" / "dev.tsv").write_text("id\tsentence1\tsentence2\tlabel\n1\ta\tb\t1\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["data", "list", "--data-dir", str(data), "--no-samples"])
+    assert exit_info.value.code in (0, None)
+    err = capsys.readouterr().err
+    assert "unreadable" in next(line for line in err.splitlines() if "xquad:de:test" in line)
+    assert "not valid JSON" in err
+    assert " 1 " in next(line for line in err.splitlines() if "pawsx:de:dev" in line)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from edgeadapt.cli.common import DataDirOption, console
@@ -42,13 +43,17 @@ def list_datasets(
     table.add_column("file")
     for entry in entries:
         source = "samples*" if entry.samples else "data dir"
-        table.add_row(entry.spec, entry.language, f"{entry.count:,}", source, entry.relative)
+        count = f"{entry.count:,}" if entry.count is not None else "[red]unreadable[/red]"
+        table.add_row(entry.spec, entry.language, count, source, entry.relative)
     if any(entry.samples for entry in entries):
         table.caption = "* samples/data: illustrative sample data written for this project, not a real dataset"
     if not entries:
         console.print(f"No datasets in {root}. Fetch some:  edgeadapt data fetch xquad tydiqa afriqa")
         return
     console.print(table)
+    for entry in entries:
+        if entry.problem:
+            console.print(f"[red]unreadable:[/red] {escape(entry.problem)}", highlight=False)
 
 
 @app.command("fetch")

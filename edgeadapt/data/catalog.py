@@ -20,10 +20,10 @@ class CatalogEntry:
     lang: str
     split: str
     path: Path
-    count: int
+    count: int | None  # None: the file could not be read (see ``problem``)
     samples: bool  # True: the repository's illustrative samples, not real data
-
     root: Path
+    problem: str | None = None
 
     @property
     def spec(self) -> str:
@@ -67,9 +67,12 @@ def _scan_root(root: Path, samples: bool) -> list[CatalogEntry]:
                 if not match:
                     continue
                 lang = match.group("lang")
-                entries.append(
-                    CatalogEntry(info.name, lang, split, path, count_examples(info, path, lang), samples, root)
-                )
+                try:
+                    count: int | None = count_examples(info, path, lang)
+                    problem = None
+                except EdgeAdaptError as exc:  # list the rest; say what is wrong with this one
+                    count, problem = None, str(exc)
+                entries.append(CatalogEntry(info.name, lang, split, path, count, samples, root, problem))
     return entries
 
 
