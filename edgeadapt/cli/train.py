@@ -70,7 +70,7 @@ def train(
         [], "--freeze", help="Keep 'prompt' or 'adapter' frozen (repeatable); the span head is always frozen here."
     ),
     max_steps: int | None = typer.Option(
-        None, "--max-steps", help="Steps per stage [default: 300 source, 200 target]."
+        None, "--max-steps", help="Steps per stage [default: 300 en, 200 other]."
     ),
     epochs: float | None = typer.Option(None, "--epochs", help="Passes over the task data (instead of --max-steps)."),
     max_examples: int | None = typer.Option(None, "--max-examples", help="Use a seeded sample of the QA examples."),

@@ -137,6 +137,7 @@ def run_loop(
         config.align_batch_size if config.align_weight > 0 else 0,
     )
     model, optimizer = accelerator.prepare(objective, optimizer)
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
     metrics_path = Path(run_dir) / METRICS_FILE
     history = _read_metrics(metrics_path, start) if accelerator.is_main_process else []
     if accelerator.is_main_process:

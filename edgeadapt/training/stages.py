@@ -128,7 +128,6 @@ def run_stage(
 ) -> StageResult:
     """Train one stage into ``run_dir`` (``config.backbone`` must be resolved; ``source_dir`` for a target)."""
     from accelerate import Accelerator
-
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()  # the pooler of a bare encoder is unused: its warning would only confuse
@@ -162,6 +161,8 @@ def run_stage(
     )  # fmt: skip
     if main:
         info = _run_info(config, identity, source_dir, prepared.provenance, result, steps)
+        info["processes"] = accelerator.num_processes
+        info["device"] = str(accelerator.device)
         if prepared.lexicon is not None:
             write_json_atomic(run_dir / "lexicon.json", prepared.lexicon.to_json())
         plot_curves(result.history, run_dir / CURVES_FILE, f"{config.stage} stage, {config.lang}")

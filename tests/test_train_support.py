@@ -1,4 +1,4 @@
-"""A tiny data directory laid out like shared/data (English TyDi-style QA, AfriQA Yoruba, FLORES), for training tests."""
+"""Support for the training tests (no tests here): a tiny data directory laid out like shared/data."""
 
 from __future__ import annotations
 
@@ -6,22 +6,53 @@ import json
 from pathlib import Path
 
 ENGLISH_QA = [
-    ("Lagos is the largest city in Nigeria and one of the largest in Africa.", "What is the largest city in Nigeria?", "Lagos"),
-    ("The river Niger flows through Nigeria and Mali to the Atlantic Ocean.", "Where does the river Niger flow to?", "the Atlantic Ocean"),
-    ("Nairobi is the capital of Kenya; Swahili is spoken across East Africa.", "What is the capital of Kenya?", "Nairobi"),
+    (
+        "Lagos is the largest city in Nigeria and one of the largest in Africa.",
+        "What is the largest city in Nigeria?",
+        "Lagos",
+    ),
+    (
+        "The river Niger flows through Nigeria and Mali to the Atlantic Ocean.",
+        "Where does the river Niger flow to?",
+        "the Atlantic Ocean",
+    ),
+    (
+        "Nairobi is the capital of Kenya; Swahili is spoken across East Africa.",
+        "What is the capital of Kenya?",
+        "Nairobi",
+    ),
     ("The novel was written by Chinua Achebe in 1958.", "Who wrote the novel?", "Chinua Achebe"),
     ("The university was founded in 1948 in Ibadan.", "When was the university founded?", "1948"),
     ("Berlin is the capital of Germany. The Rhine flows through Germany.", "What is the capital of Germany?", "Berlin"),
-    ("Swahili is spoken across East Africa and Nairobi is in Kenya.", "Which language is spoken across East Africa?", "Swahili"),
+    (
+        "Swahili is spoken across East Africa and Nairobi is in Kenya.",
+        "Which language is spoken across East Africa?",
+        "Swahili",
+    ),
     ("The university in Ibadan was founded in 1948 by the country.", "Which city has the university?", "Ibadan"),
-]  # fmt: skip
+]
 
 YORUBA_QA = [
-    ("Lagos is the largest city in Nigeria.", "Ki ni ìlú tó tóbi jù lọ ní Nàìjíríà?", "What is the largest city in Nigeria?", "Lagos"),
+    (
+        "Lagos is the largest city in Nigeria.",
+        "Ki ni ìlú tó tóbi jù lọ ní Nàìjíríà?",
+        "What is the largest city in Nigeria?",
+        "Lagos",
+    ),
     ("The novel was written by Chinua Achebe in 1958.", "Ta ni ó kọ ìwé náà?", "Who wrote the novel?", "Chinua Achebe"),
-    ("The river Niger flows through Nigeria and Mali.", "Odò wo ni ó ń ṣàn gba Nàìjíríà?", "Which river flows through Nigeria?", "Niger"),
-    ("The university was founded in 1948 in Ibadan.", "Ní ọdún wo ni wọ́n dá yunifásítì náà?", "When was the university founded?", "1948"),
-]  # fmt: skip
+    (
+        "The river Niger flows through Nigeria and Mali.",
+        "Odò wo ni ó ń ṣàn gba Nàìjíríà?",
+        "Which river flows through Nigeria?",
+        "Niger",
+    ),
+    (
+        "The university was founded in 1948 in Ibadan.",
+        "Ní ọdún wo ni wọ́n dá yunifásítì náà?",
+        "When was the university founded?",
+        "1948",
+    ),
+]
 
 FLORES = [
     ("Who wrote the novel?", "Ta ni ó kọ ìwé náà?"),
@@ -71,6 +102,11 @@ def write_tiny_data(root: Path) -> Path:
         }
         lines.append(json.dumps(record, ensure_ascii=False))
     (yor / "gold_span_passages.afriqa.yor.en.train.json").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    queries = root / "afriqa" / "queries" / "yor"
+    queries.mkdir(parents=True)
+    rows = [{"id": i, "question": q, "translated_question": q_en} for i, (_, q, q_en, _) in enumerate(YORUBA_QA)]
+    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    (queries / "queries.afriqa.yor.en.train.json").write_text(text, encoding="utf-8")
     flores = root / "flores200" / "dev"
     flores.mkdir(parents=True)
     (flores / "eng_Latn.dev").write_text("\n".join(s for s, _ in FLORES) + "\n", encoding="utf-8")

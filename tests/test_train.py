@@ -1,0 +1,194 @@
+"""edgeadapt train on the tiny backbone: labels, losses, frozen weights, alignment, resume, synthetic data."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from run_factory import make_source_run
+from safetensors.torch import load_file
+from test_train_support import ENGLISH_QA, FLORES, YORUBA_QA, write_tiny_data
+
+from edgeadapt.data.examples import Answer, ParallelPair, QAExample
+from edgeadapt.runtime.spans import best_span
+from edgeadapt.training.batches import EncodedPairs, StageData, align_batch, draw, encode_pairs
+from edgeadapt.training.config import TrainConfig
+from edgeadapt.training.data import prepare_data
+from edgeadapt.training.features import featurize
+from edgeadapt.training.lexicon import induce_lexicon
+from edgeadapt.training.loop import TrainingInterrupted, run_loop
+from edgeadapt.training.model import PromptedQAModel
+from edgeadapt.training.models import build_target_model
+from edgeadapt.training.objective import StageObjective
+from edgeadapt.training.runs import load_encoder, load_run_model
+from edgeadapt.training.stages import load_tokenizer, train
+from edgeadapt.training.synthetic import CodeSwitchGenerator
+
+SMALL = {"batch_size": 4, "max_length": 64, "doc_stride": 16, "prompt_len": 4, "save_every": 0}
+
+
+def _examples() -> list[QAExample]:
+    return [
+        QAExample(f"en{i}", question, context, (Answer(answer, context.index(answer)),), "en")
+        for i, (context, question, answer) in enumerate(ENGLISH_QA)
+    ]
+
+
+def _pairs(rows=FLORES) -> list[ParallelPair]:
+    return [ParallelPair(s, t, "en", "yo") for s, t in rows]
+
+
+@pytest.fixture
+def tiny_data(tmp_path: Path) -> Path:
+    return write_tiny_data(tmp_path / "data")
+
+
+def test_labels_point_at_the_answer_tokens(tiny_backbone: Path) -> None:
+    tokenizer = load_tokenizer(str(tiny_backbone)).backend_tokenizer
+    windows = featurize(_examples(), tokenizer, max_length=24, stride=4, negative_ratio=1.0, seed=0)
+    by_id = {e.id: e for e in _examples()}
+    answered = [w for w in windows if w.has_answer]
+    assert len(answered) >= len(ENGLISH_QA) and len(windows) > len(answered)  # long contexts make several windows
+    for w in answered:
+        example = by_id[w.example_id]
+        begin, end = w.window.context_offsets[w.start][0], w.window.context_offsets[w.end][1]
+        assert example.context[begin:end] == example.answers[0].text
+    for w in windows:
+        if not w.has_answer:
+            assert (w.start, w.end) == (0, 0)
+
+
+def test_prompt_model_learns_the_labelled_tokens_without_shift(tiny_backbone: Path) -> None:
+    """Prompt tuning for QA must shift the labels or slice the logits by k: the model slices, labels stay put."""
+    tokenizer = load_tokenizer(str(tiny_backbone)).backend_tokenizer
+    examples = _examples()[:3]
+    windows = featurize(examples, tokenizer, max_length=64, stride=16, negative_ratio=0.0, seed=0)
+    torch.manual_seed(0)
+    model = PromptedQAModel(load_encoder(str(tiny_backbone)), prompt_len=5, prompt_init=torch.randn(5, 32))
+    data = StageData(windows, [], None, 0)
+    from edgeadapt.training.batches import task_batch
+
+    batch = task_batch(data.real, 0)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(120):
+        loss = model(**batch).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    with torch.no_grad():
+        out = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
+    assert out.start_logits.shape == batch["input_ids"].shape  # prompt logits dropped
+    assert torch.equal(out.start_logits.argmax(-1), batch["start_positions"])
+    assert torch.equal(out.end_logits.argmax(-1), batch["end_positions"])
+    for row, (window, example) in enumerate(zip(windows, examples, strict=True)):
+        span = best_span(example.context, [window.window], out.start_logits[row : row + 1].numpy(),
+                         out.end_logits[row : row + 1].numpy())  # fmt: skip
+        assert span.text == example.answers[0].text
+
+
+def test_lexicon_and_code_switching_keep_answer_offsets() -> None:
+    lexicon = induce_lexicon(_pairs())
+    assert lexicon.translate("city") == "ìlú" and lexicon.translate("River") == "odò"
+    assert lexicon.translate("Lagos") is None
+    generator = CodeSwitchGenerator("yo", _pairs(), question_prob=1.0, context_prob=1.0)
+    made = generator.generate(_examples(), 100, seed=3)
+    assert made, "no question word could be switched"
+    switched_context = 0
+    for example in made:
+        answer = example.answers[0]
+        assert example.context[answer.start : answer.start + len(answer.text)] == answer.text
+        assert example.question != example.question_en and example.lang == "yo"
+        original = next(e for e in _examples() if example.id.startswith(e.id + "#"))
+        switched_context += example.context != original.context
+    assert switched_context > 0
+    assert generator.generate(_examples(), 100, seed=3) == made  # seeded
+
+
+def test_draws_are_deterministic_and_cover_the_pool() -> None:
+    first = draw(7, seed=1, first=0, count=14)
+    assert sorted(first[:7]) == list(range(7)) and sorted(first[7:]) == list(range(7))
+    assert draw(7, seed=1, first=5, count=4) == first[5:9]
+
+
+def _target_setup(tiny_backbone: Path, tiny_data: Path, tmp_path: Path, **overrides):
+    source = make_source_run(tiny_backbone, tmp_path / "runs" / "en")
+    config = TrainConfig(lang="yo", stage="target", backbone=str(tiny_backbone), seed=5, **{**SMALL, **overrides})
+    tokenizer = load_tokenizer(str(tiny_backbone))
+    prepared = prepare_data(config, tokenizer, str(tiny_data))
+    model = build_target_model(str(tiny_backbone), source, config, tokenizer)
+    return config, source, prepared, model
+
+
+def test_target_stage_losses_frozen_weights_and_l2_start(tiny_backbone: Path, tiny_data: Path, tmp_path: Path) -> None:
+    config, _, prepared, model = _target_setup(tiny_backbone, tiny_data, tmp_path, lr=1e-2)
+    assert prepared.data.real and prepared.data.synthetic and len(prepared.data.pairs) == len(FLORES) + len(YORUBA_QA)
+    frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert "prompt" in trainable and all("lora_" in n for n in trainable - {"prompt"})
+    assert "qa_outputs.weight" in frozen  # the shared head stays frozen
+    result = run_loop(StageObjective(model, 0.5, 0.01), prepared.data, config, tmp_path / "run", 6)
+    rows = result.history
+    assert len(rows) == 6
+    for row in rows:
+        for part in ("task", "align", "l2", "total"):
+            assert math.isfinite(row[part])
+    assert rows[0]["l2"] == 0.0 and rows[-1]["l2"] > 0.0
+    assert rows[0]["total"] == pytest.approx(rows[0]["task"] + 0.5 * rows[0]["align"])
+    for name, value in frozen.items():
+        assert torch.equal(dict(model.named_parameters())[name], value), name
+
+
+def _distance(model: PromptedQAModel, pairs: EncodedPairs) -> float:
+    batch = align_batch(pairs, list(range(len(pairs))), 0)
+    with torch.no_grad():
+        source = model.pooled_features(batch["source_ids"], batch["source_mask"])
+        target = model.pooled_features(batch["target_ids"], batch["target_mask"])
+    return float((source - target).pow(2).sum(-1).mean())
+
+
+def test_alignment_distance_falls_on_held_out_pairs(tiny_backbone: Path, tiny_data: Path, tmp_path: Path) -> None:
+    train_pairs = tmp_path / "pairs"
+    train_pairs.mkdir()
+    (train_pairs / "eng_Latn.dev").write_text("\n".join(s for s, _ in FLORES[:9]) + "\n", encoding="utf-8")
+    (train_pairs / "yor_Latn.dev").write_text("\n".join(t for _, t in FLORES[:9]) + "\n", encoding="utf-8")
+    overrides = {"align_weight": 2.0, "lr": 1e-2, "max_steps": 15, "align_batch_size": 4}
+    config, source, prepared, model = _target_setup(
+        tiny_backbone, tiny_data, tmp_path, parallel_data=[f"flores200:{train_pairs / 'yor_Latn.dev'}"], **overrides
+    )
+    held_out = encode_pairs(load_tokenizer(str(tiny_backbone)).backend_tokenizer, _pairs(FLORES[9:]), 64)
+    before = _distance(model.eval(), held_out)
+    results = train(replace(config, backbone=str(tiny_backbone)), workdir=str(tmp_path), data_dir=str(tiny_data))
+    after = _distance(load_run_model(results[-1].run_dir), held_out)
+    assert after < 0.8 * before
+
+
+def test_resume_gives_the_uninterrupted_result(tiny_backbone: Path, tiny_data: Path, tmp_path: Path) -> None:
+    make_source_run(tiny_backbone, tmp_path / "runs" / "en")
+    config = TrainConfig(lang="yo", backbone=str(tiny_backbone), max_steps=6, **{**SMALL, "save_every": 2})
+    args = {"workdir": str(tmp_path), "data_dir": str(tiny_data)}
+    whole = train(config, run_dir=tmp_path / "whole", **args)[-1].run_dir
+
+    def stop_at_3(step: int, losses: dict) -> None:
+        if step == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(TrainingInterrupted, match="--resume"):
+        train(config, run_dir=tmp_path / "cut", on_step=stop_at_3, **args)
+    assert not (tmp_path / "cut" / "run.json").exists()
+    assert json.loads((tmp_path / "cut" / "checkpoint" / "state.json").read_text())["step"] == 3
+    cut = train(config, run_dir=tmp_path / "cut", resume=True, **args)[-1].run_dir
+    for file in ("lang_adapter/adapter_model.safetensors", "soft_prompt.safetensors"):
+        a, b = load_file(str(whole / file)), load_file(str(cut / file))
+        assert a.keys() == b.keys()
+        for key in a:
+            assert torch.equal(a[key], b[key]), (file, key)
+    rows_whole = (whole / "metrics.jsonl").read_text().splitlines()
+    rows_cut = (cut / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(r)["total"] for r in rows_whole] == [json.loads(r)["total"] for r in rows_cut]
+    assert not (cut / "checkpoint").exists()
