@@ -110,9 +110,14 @@ def test_plan_rejects_language_a_dataset_lacks() -> None:
         fetch.plan(["xquad"], ["yo"])
     with pytest.raises(EdgeAdaptError, match="pawsx has no language 'fr' upstream; available: de"):
         fetch.plan(["pawsx"], ["fr"])
-    assert [f.relative for f in fetch.plan(["afriqa"], ["fon"])][
-        0
-    ] == "afriqa/fon/gold_span_passages.afriqa.fon.fr.train.json"
+    fon = fetch.plan(["afriqa"], ["fon"])[0]
+    assert fon.relative == "afriqa/fon/gold_span_passages.afriqa.fon.fr.train.json"  # Fon pivots to French
+    # several datasets: a language one of them lacks is skipped for that one only
+    files = fetch.plan(["xquad", "flores200"], ["de", "yo"])
+    assert {f.relative for f in files if f.dataset == "xquad"} == {"xquad/xquad.de.json"}
+    assert "flores200/dev/yor_Latn.dev" in {f.relative for f in files}
+    notes = fetch.skipped_languages(["xquad", "flores200"], ["de", "yo"])
+    assert notes == ["xquad has no language 'yo' upstream: skipped"]
     with pytest.raises(EdgeAdaptError, match="unknown dataset 'squadx'"):
         fetch.plan(["squadx"])
 

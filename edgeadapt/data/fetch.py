@@ -55,27 +55,46 @@ class _Missing(Exception):
     """The server says the file does not exist (HTTP 404)."""
 
 
+def _upstream_lang(name: str, code: str) -> str | None:
+    """``code`` in dataset ``name``'s naming, or None when upstream does not have that language."""
+    upstream = UPSTREAMS[name]
+    value = getattr(normalize_lang(code), DATASETS[name].naming)
+    if value is not None and upstream.upstream_langs and value not in upstream.upstream_langs:
+        return None
+    return value
+
+
+def skipped_languages(names: list[str], langs: list[str] | None) -> list[str]:
+    """One note per (dataset, language) asked for that upstream lacks; :func:`plan` leaves them out."""
+    return [
+        f"{name} has no language {code!r} upstream: skipped"
+        for name in names
+        if name in UPSTREAMS
+        for code in langs or []
+        if _upstream_lang(name, code) is None
+    ]
+
+
 def _languages(name: str, langs: list[str] | None) -> list[str]:
     upstream = UPSTREAMS[name]
     if not langs:
         return list(upstream.langs)
-    naming = DATASETS[name].naming
-    mapped = []
-    for code in langs:
-        value = getattr(normalize_lang(code), naming)
-        if value is not None and upstream.upstream_langs and value not in upstream.upstream_langs:
-            value = None
-        if value is None:
-            choices = ", ".join(upstream.upstream_langs or upstream.langs)
-            raise EdgeAdaptError(f"{name} has no language {code!r} upstream; available: {choices}")
-        mapped.append(value)
+    mapped = [value for code in langs if (value := _upstream_lang(name, code)) is not None]
+    if not mapped:
+        choices = ", ".join(upstream.upstream_langs or upstream.langs)
+        asked = ", ".join(repr(code) for code in langs)
+        raise EdgeAdaptError(f"{name} has no language {asked} upstream; available: {choices}")
     if name == "flores200" and FLORES_SOURCE not in mapped:
         mapped.insert(0, FLORES_SOURCE)  # the English side every FLORES pair needs
-    return mapped
+    return list(dict.fromkeys(mapped))
 
 
 def plan(names: list[str], langs: list[str] | None = None, mirror: str | None = None) -> list[RemoteFile]:
-    """The files ``names`` (datasets) in ``langs`` (any codes; default: the project's set) consist of."""
+    """The files ``names`` (datasets) in ``langs`` (any codes; default: the project's set) consist of.
+
+    A language that one of several datasets lacks upstream is left out for that dataset (see
+    :func:`skipped_languages`); a dataset left with no language at all is an error.
+    """
     mirror = mirror or os.environ.get(MIRROR_ENV) or None
     files: list[RemoteFile] = []
     for name in names:
@@ -211,6 +230,8 @@ def fetch(
     files = plan(names, langs, mirror)
     outcomes: dict[str, str] = {}
     with progress or make_progress() as bar:
+        for note in skipped_languages(names, langs):
+            bar.console.print(note)
         for file in files:
             outcomes[file.relative] = download(file, root, bar, retries=retries, backoff=backoff, timeout=timeout)
     for name in names:
