@@ -34,6 +34,7 @@ from edgeadapt import paths
 from edgeadapt.data import readers
 from edgeadapt.data.examples import ParallelPair, QAExample, SentencePairExample
 from edgeadapt.data.languages import Language, is_language_code, normalize_lang
+from edgeadapt.data.sources import UPSTREAMS
 from edgeadapt.errors import EdgeAdaptError
 
 SAMPLES_DATA = Path(__file__).resolve().parents[2] / "samples" / "data"
@@ -317,10 +318,10 @@ def spec_file(spec: DatasetSpec, data_dir: str | os.PathLike | None = None) -> P
             f"{info.name}:{spec.lang} has no split {spec.split!r} in {where}; available: {', '.join(splits)}"
         )
     langs = ", ".join(available_languages(info.name, data_dir)) or "none"
-    raise EdgeAdaptError(
-        f"{info.name} has no language {spec.lang!r} in {where}; available: {langs}"
-        f" (or run `edgeadapt data fetch {info.name} --lang {spec.lang}`)"
-    )
+    upstream_langs = UPSTREAMS[info.name].upstream_langs if info.name in UPSTREAMS else ()
+    fetchable = upstream_langs is None or spec.lang in upstream_langs
+    hint = f" (or run `edgeadapt data fetch {info.name} --lang {spec.lang}`)" if fetchable else ""
+    raise EdgeAdaptError(f"{info.name} has no language {spec.lang!r} in {where}; available: {langs}{hint}")
 
 
 def _as_spec(spec: str | DatasetSpec, data_dir: str | os.PathLike | None) -> DatasetSpec:
