@@ -74,7 +74,7 @@ def server(shared_data: Path, tmp_path: Path) -> Iterator[_Server]:
         (root / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shared_data / relative, root / relative)
     httpd = _Server(root)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield httpd
     httpd.shutdown()
