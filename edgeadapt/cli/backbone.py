@@ -84,17 +84,18 @@ def pull(
 
 
 @app.command("list")
-def list_backbones(
-    check: bool = typer.Option(False, "--check", help="Also compare every file's sha256 with the manifest (slower)."),
-) -> None:
-    """Show the cached backbones with their sizes.  Example: edgeadapt backbone list --check"""
-    entries = cached_backbones(full_check=check)
+def list_backbones() -> None:
+    """Show the cached backbones, their sizes and whether their checksums match.
+
+    Example: edgeadapt backbone list
+    """
+    entries = cached_backbones(full_check=True)
     if not entries:
         console.print("no backbones cached: run `edgeadapt backbone pull`")
         return
     table = Table(title="cached backbones")
     for column in ("name", "size", "status", "path"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for entry in entries:
         table.add_row(entry.name, _human(entry.size_bytes), entry.status, str(entry.path))
     console.print(table)
