@@ -15,7 +15,7 @@ WorkdirOption = typer.Option(
     "--workdir",
     "-w",
     envvar="EDGEADAPT_WORKDIR",
-    help="Workspace holding runs and exports [default: ./edgeadapt-work].",
+    help="Workspace holding runs and exports \\[default: ./edgeadapt-work].",
     show_default=False,
 )
 
@@ -23,7 +23,7 @@ DataDirOption = typer.Option(
     None,
     "--data-dir",
     envvar="EDGEADAPT_DATA",
-    help="Data directory laid out like shared/data [default: <cache>/data].",
+    help="Data directory laid out like shared/data \\[default: <cache>/data].",
     show_default=False,
 )
 
