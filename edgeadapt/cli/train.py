@@ -126,7 +126,8 @@ def train(
     except TrainingInterrupted as exc:
         console.print(str(exc))
         raise typer.Exit(code=130) from None
-    _summary(results)
+    if all(r.main_process for r in results):
+        _summary(results)
 
 
 train.__doc__ = HELP

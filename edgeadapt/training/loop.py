@@ -55,6 +55,14 @@ class _StopFlag:
         return False
 
 
+def _mean_over_processes(accelerator, parts: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Each loss part averaged over the processes (what the global batch gave)."""
+    stacked = torch.stack([v.detach().float() for v in parts.values()])
+    if accelerator.num_processes > 1:
+        stacked = accelerator.reduce(stacked, reduction="mean")
+    return dict(zip(parts, stacked.tolist(), strict=True))
+
+
 def _anyone(accelerator, flag: bool) -> bool:
     """True on every process when ``flag`` is true on any."""
     if accelerator.num_processes == 1:
@@ -68,6 +76,13 @@ class LoopResult:
     steps: int
     seconds: float
     history: list[dict[str, float]] = field(default_factory=list)
+
+
+def make_accelerator():
+    """An Accelerator that also goes data-parallel (gloo) on CPU-only machines under torchrun/accelerate launch."""
+    from accelerate import Accelerator
+
+    return Accelerator(cpu=not torch.cuda.is_available())
 
 
 def _lr_schedule(total: int, warmup_ratio: float) -> Callable[[int], float]:
@@ -116,9 +131,7 @@ def run_loop(
     accelerator=None,
 ) -> LoopResult:
     """Train ``objective`` for ``total_steps`` global steps (continuing from a checkpoint with ``resume``)."""
-    from accelerate import Accelerator
-
-    accelerator = accelerator or Accelerator()
+    accelerator = accelerator or make_accelerator()
     console = console or Console(stderr=True)
     rank, world = accelerator.process_index, accelerator.num_processes
     if config.batch_size < world:
@@ -174,7 +187,7 @@ def run_loop(
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
-                values = {k: float(v.detach()) for k, v in parts.items()}
+                values = _mean_over_processes(accelerator, parts)
                 for name, value in values.items():
                     if not torch.isfinite(torch.tensor(value)):
                         raise EdgeAdaptError(f"loss part '{name}' became {value} at step {step}: lower --lr")

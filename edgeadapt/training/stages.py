@@ -23,7 +23,7 @@ from edgeadapt.training.batches import BatchPlan
 from edgeadapt.training.checkpoint import read_checkpoint, remove_checkpoint
 from edgeadapt.training.config import DEFAULT_SOURCE_STEPS, DEFAULT_TARGET_STEPS, SOURCE_LANG, TrainConfig
 from edgeadapt.training.data import prepare_data
-from edgeadapt.training.loop import run_loop
+from edgeadapt.training.loop import make_accelerator, run_loop
 from edgeadapt.training.models import build_source_model, build_target_model, trainable_count
 from edgeadapt.training.objective import StageObjective
 from edgeadapt.training.report import CURVES_FILE, plot_curves, recent_means
@@ -60,7 +60,7 @@ class StageResult:
     seconds: float
     losses: dict[str, float]
     trainable: int
-    skipped: bool = False
+    main_process: bool = True
 
 
 def _versions() -> dict[str, str]:
@@ -127,12 +127,11 @@ def run_stage(
     on_step=None,
 ) -> StageResult:
     """Train one stage into ``run_dir`` (``config.backbone`` must be resolved; ``source_dir`` for a target)."""
-    from accelerate import Accelerator
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()  # the pooler of a bare encoder is unused: its warning would only confuse
     console = console or Console(stderr=True)
-    accelerator = Accelerator()
+    accelerator = make_accelerator()
     main = accelerator.is_main_process
     identity = _backbone_identity(config.backbone)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -177,6 +176,7 @@ def run_stage(
         time.perf_counter() - began,
         recent_means(result.history),
         trainable_count(model),
+        main,
     )
 
 

@@ -1,0 +1,122 @@
+"""`edgeadapt train` through the command line: the whole flow, one-line errors, data-parallel with torchrun."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from run_factory import make_source_run
+from test_train_support import write_tiny_data
+from tiny import build_tiny_backbone
+
+from edgeadapt.cli.app import main
+from edgeadapt.training.runs import load_run_model
+
+SMALL = ["--max-steps", "3", "--batch-size", "4", "--max-length", "64", "--doc-stride", "16", "--prompt-len", "4"]
+
+
+@pytest.fixture
+def tiny_data(tmp_path: Path) -> Path:
+    return write_tiny_data(tmp_path / "data")
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    return int(exit_info.value.code or 0), capsys.readouterr().err
+
+
+def test_train_yo_runs_the_source_stage_first(
+    tiny_backbone: Path, tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    work = tmp_path / "work"
+    argv = ["train", "--lang", "yo", "--backbone", str(tiny_backbone), "--data-dir", str(tiny_data), "-w", str(work)]
+    code, err = _run([*argv, *SMALL], capsys)
+    assert code == 0, err
+    assert "training the source stage first" in err
+    source, target = work / "runs" / "en", work / "runs" / "yo"
+    for name in ("run.json", "metrics.jsonl", "curves.png", "qa_head.safetensors", "task_adapter"):
+        assert (source / name).exists(), name
+    for name in ("run.json", "metrics.jsonl", "curves.png", "soft_prompt.safetensors", "lang_adapter", "lexicon.json"):
+        assert (target / name).exists(), name
+    allowed = {".json", ".jsonl", ".safetensors", ".png"}
+    assert all(p.suffix in allowed for p in work.rglob("*") if p.is_file())  # no pickle anywhere
+    info = json.loads((target / "run.json").read_text())
+    assert info["stage"] == "target" and info["prompt_len"] == 4 and info["source_run"] == str(source.resolve())
+    assert info["config"]["align_weight"] == 0.1 and info["config"]["seed"] == 13
+    assert len(info["backbone"]["fingerprint"]) == 64
+    assert all(len(d["sha256"]) == 64 for d in info["data"]["train"] + info["data"]["parallel"])
+    assert {"torch", "peft", "transformers"} <= set(info["versions"])
+    rows = [json.loads(line) for line in (target / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [0, 1, 2] and {"task", "align", "l2", "total"} <= set(rows[0])
+    assert load_run_model(target).prompt_len == 4
+    # a second language reuses the source run
+    code, err = _run([*argv[:2], "sw", *argv[3:], *SMALL, "--train-data", "afriqa:yo:train",
+                      "--parallel-data", "flores200:yo:dev", "--run-name", "sw-test"], capsys)  # fmt: skip
+    assert code == 0, err
+    assert "source stage first" not in err and (work / "runs" / "sw-test" / "run.json").exists()
+
+
+def test_help_teaches_by_example(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = capsys.readouterr().out
+    assert "edgeadapt train --lang sw" in out and "--align-weight" in out and "accelerate launch" in out
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--lang", "xx-nope"], "unknown language"),
+        (["--lang", "de"], "no English-de parallel data"),
+        (["--lang", "en", "--train-data", "squad:/nonexistent/file.json"], "data file not found"),
+        (["--lang", "en", "--adapter", "bottleneck"], "bottleneck is not available yet"),
+        (["--lang", "en", "--lora-targets", "nonexistent_proj"], "match no layer"),
+        (["--lang", "en", "--resume"], "nothing to resume"),
+        (["--lang", "en", "--synthetic-ratio", "1.5"], "--synthetic-ratio"),
+    ],
+)
+def test_bad_input_is_one_line(
+    extra: list[str],
+    message: str,
+    tiny_backbone: Path,
+    tiny_data: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["train", "--backbone", str(tiny_backbone), "--data-dir", str(tiny_data), "-w", str(tmp_path), *SMALL]
+    code, err = _run([*argv, *extra], capsys)
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and message in lines[0], err
+    assert "Traceback" not in err
+
+
+def test_source_run_from_another_backbone_is_refused(
+    tiny_backbone: Path, tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = build_tiny_backbone(tmp_path / "other-bert", seed=1)
+    make_source_run(other, tmp_path / "runs" / "en")
+    argv = ["train", "--lang", "yo", "--backbone", str(tiny_backbone), "--data-dir", str(tiny_data)]
+    code, err = _run([*argv, "-w", str(tmp_path), *SMALL], capsys)
+    assert code == 2 and "trained on another backbone" in err
+
+
+def test_data_parallel_with_two_cpu_processes(tiny_backbone: Path, tiny_data: Path, tmp_path: Path) -> None:
+    """torchrun --nproc_per_node 2: accelerate goes data-parallel over gloo; one run directory comes out."""
+    work = tmp_path / "ddp"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "edgeadapt", "train", "--lang", "en", "--backbone", str(tiny_backbone),
+               "--data-dir", str(tiny_data), "-w", str(work), *SMALL]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    info = json.loads((work / "runs" / "en" / "run.json").read_text())
+    assert info["processes"] == 2
+    rows = (work / "runs" / "en" / "metrics.jsonl").read_text().splitlines()
+    assert len(rows) == 3  # written once, by the main process
+    assert done.stderr.count("edgeadapt train") == 1  # one summary table
