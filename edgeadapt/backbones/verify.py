@@ -7,6 +7,7 @@ arithmetic, so the cosine is high but not 1.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,10 @@ from edgeadapt.errors import EdgeAdaptError
 QUERY_PREFIX = "query: "
 VERIFY_TEXTS: dict[str, list[str]] = {
     "en": ["How much protein should a woman eat per day?", "The river flooded the village after three days of rain."],
-    "yo": ["Ọmọ náà lọ sí ilé-ìwé ní àárọ̀ yìí.", "Kí ni olú-ìlú orílẹ̀-èdè Nàìjíríà?"],
+    "yo": [
+        "Ọmọ náà lọ sí ilé-ìwé ní àárọ̀ yìí.",
+        unicodedata.normalize("NFD", "Kí ni olú-ìlú orílẹ̀-èdè Nàìjíríà?"),  # tone marks as combining characters
+    ],
     "sw": ["Mji mkuu wa Kenya ni Nairobi.", "Watoto wanacheza mpira uwanjani baada ya shule."],
     "ha": ["Yaya kake? Ina kwana lafiya?", "Kano babban birni ne a arewacin Najeriya."],
     "fr": ["Quelle est la capitale de la France ?", "Il pleut depuis ce matin sur toute la région."],
