@@ -14,8 +14,9 @@ from safetensors.torch import load_file
 from test_train_support import ENGLISH_QA, FLORES, YORUBA_QA, write_tiny_data
 
 from edgeadapt.data.examples import Answer, ParallelPair, QAExample
+from edgeadapt.errors import EdgeAdaptError
 from edgeadapt.runtime.spans import best_span
-from edgeadapt.training.batches import EncodedPairs, StageData, align_batch, draw, encode_pairs
+from edgeadapt.training.batches import BatchPlan, EncodedPairs, StageData, align_batch, draw, encode_pairs
 from edgeadapt.training.config import TrainConfig
 from edgeadapt.training.data import prepare_data
 from edgeadapt.training.features import featurize
@@ -25,7 +26,7 @@ from edgeadapt.training.model import PromptedQAModel
 from edgeadapt.training.models import build_target_model
 from edgeadapt.training.objective import StageObjective
 from edgeadapt.training.runs import load_encoder, load_run_model
-from edgeadapt.training.stages import load_tokenizer, train
+from edgeadapt.training.stages import load_tokenizer, total_steps, train
 from edgeadapt.training.synthetic import CodeSwitchGenerator
 
 SMALL = {"batch_size": 4, "max_length": 64, "doc_stride": 16, "prompt_len": 4, "save_every": 0}
@@ -192,3 +193,23 @@ def test_resume_gives_the_uninterrupted_result(tiny_backbone: Path, tiny_data: P
     rows_cut = (cut / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(r)["total"] for r in rows_whole] == [json.loads(r)["total"] for r in rows_cut]
     assert not (cut / "checkpoint").exists()
+
+
+def test_language_without_qa_data_trains_on_synthetic_data_only(tiny_backbone: Path, tiny_data: Path) -> None:
+    flores = tiny_data / "flores200" / "dev" / "yor_Latn.dev"
+    config = TrainConfig(lang="ha", stage="target", parallel_data=[f"flores200:{flores}"], seed=2, **SMALL)
+    prepared = prepare_data(config, load_tokenizer(str(tiny_backbone)), str(tiny_data))
+    assert prepared.data.real == [] and prepared.data.synthetic
+    assert all(w.example_id.endswith("#cs-ha") for w in prepared.data.synthetic)
+    assert BatchPlan.make(4, 0.4, 0, len(prepared.data.synthetic), 2) == BatchPlan(0, 4, 2)
+    assert total_steps(replace(config, epochs=2.0), 0, 10) == 5
+    assert total_steps(replace(config, epochs=1.0), 10, 10) == 5  # 10 real windows, 2 real + 2 synthetic rows a batch
+
+
+def test_freeze_choices(tiny_backbone: Path, tiny_data: Path, tmp_path: Path) -> None:
+    _, _, _, model = _target_setup(tiny_backbone, tiny_data, tmp_path, freeze=["prompt"])
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and "prompt" not in trainable and all("lora_" in n for n in trainable)
+    _, _, prepared, model = _target_setup(tiny_backbone, tiny_data, tmp_path / "b", freeze=["prompt", "adapter"])
+    with pytest.raises(EdgeAdaptError, match="nothing to train"):
+        run_loop(StageObjective(model, 0.1, 0.0), prepared.data, TrainConfig(**SMALL), tmp_path / "run", 1)

@@ -177,7 +177,7 @@ def run_loop(
             _StopFlag() as stop,
         ):
             while step < total_steps:
-                tick = time.perf_counter()
+                tick, cpu_tick = time.perf_counter(), time.process_time()
                 task, align = data.batch(plan, config.seed, step, rank, world)
                 task = {k: v.to(accelerator.device) for k, v in task.items()}
                 align = None if align is None else {k: v.to(accelerator.device) for k, v in align.items()}
@@ -191,7 +191,8 @@ def run_loop(
                 for name, value in values.items():
                     if not torch.isfinite(torch.tensor(value)):
                         raise EdgeAdaptError(f"loss part '{name}' became {value} at step {step}: lower --lr")
-                row = {"step": step, **values, "lr": scheduler.get_last_lr()[0], "seconds": time.perf_counter() - tick}
+                row = {"step": step, **values, "lr": scheduler.get_last_lr()[0]}
+                row |= {"seconds": time.perf_counter() - tick, "cpu_seconds": time.process_time() - cpu_tick}
                 step += 1
                 if log is not None:
                     log.write(json.dumps(row) + "\n")
