@@ -29,7 +29,9 @@ def evaluate(
         None, "--max-length", help="Tokens a window (default 384, less where the backbone has fewer positions)."
     ),
     doc_stride: int | None = typer.Option(
-        None, "--doc-stride", help="Context tokens shared by neighbouring windows of a long context (default 128)."
+        None,
+        "--doc-stride",
+        help="Context tokens shared by neighbouring windows of a long context (default 128, less for short windows).",
     ),
     batch_size: int = typer.Option(16, "--batch-size", "-b", help="Windows per forward pass."),
     backbone: str | None = typer.Option(
