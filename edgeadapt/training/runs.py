@@ -91,7 +91,7 @@ def load_encoder(backbone: str) -> torch.nn.Module:
     from transformers import AutoModel
 
     try:
-        return AutoModel.from_pretrained(backbone, torch_dtype=torch.float32)
+        return AutoModel.from_pretrained(backbone, dtype=torch.float32)
     except OSError as exc:
         raise EdgeAdaptError(f"cannot load backbone '{backbone}': {str(exc).splitlines()[0]}") from exc
 
