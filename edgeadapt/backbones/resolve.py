@@ -12,6 +12,24 @@ from edgeadapt.paths import backbones_dir
 
 DEFAULT_BACKBONE = "multilingual-e5-small"
 
+_checked: dict[Path, tuple] = {}
+"""Folders whose checksums matched in this process, with the (name, size, mtime) of their files then."""
+
+
+def _stat_signature(folder: Path) -> tuple:
+    return tuple(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir() if p.is_file()))
+
+
+def _cached_folder_problems(folder: Path) -> list[str]:
+    """``folder_problems`` with full checksums, skipped when the files are unchanged since the last check."""
+    signature = _stat_signature(folder)
+    if _checked.get(folder) == signature:
+        return []
+    problems = folder_problems(folder)
+    if not problems:
+        _checked[folder] = signature
+    return problems
+
 
 def resolve_backbone(spec: str | None) -> str:
     """A local Hugging Face folder, a cached backbone name, or a hub name (hub only with the internet).
@@ -27,7 +45,7 @@ def resolve_backbone(spec: str | None) -> str:
         return str(local.resolve())
     cached = backbones_dir() / name
     if cached.is_dir():
-        problems = folder_problems(cached)
+        problems = _cached_folder_problems(cached)
         if problems:
             raise EdgeAdaptError(
                 f"cached backbone {name} is corrupt or partial ({'; '.join(problems)}):"
