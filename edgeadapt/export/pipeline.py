@@ -46,6 +46,11 @@ DEFAULT_MAX_LENGTH = 384
 PROMPT_ROOM = 16
 """Positions kept free for soft prompts by default (a window of max_length plus a prompt must fit)."""
 
+KEEP_FFN_DOWN_FLOAT = True
+"""int8 keeps the FFN down-projection (input: GELU output, heavy-tailed) in float. Measured on
+multilingual-e5-small, last hidden states vs fp32: token cosine mean 0.9987 / min 0.993 (141 MB) against
+0.9908 / 0.94 when it is quantised too (120 MB)."""
+
 Step = Callable[[str], None]
 
 
@@ -134,11 +139,14 @@ def _write_tokenizer(backbone: str, path: Path) -> None:
 def _export_and_quantize(
     model: ExportableQA, directory: Path, name: str, quantize: str, positions: int, max_length: int, slot_names: set
 ) -> None:
+    """Export ``model`` to ``directory/name``; with int8, quantise it (adapter slots and FFN down-projection float)."""
+    config = model.encoder.config
+    ffn_down = {(int(config.intermediate_size), int(config.hidden_size))} if KEEP_FFN_DOWN_FLOAT else set()
     target = directory / name
     float_path = directory / f".{name}.fp32" if quantize == "int8" else target
     export_graph(model, float_path, max_positions=positions, max_prompt_len=positions - max_length)
     if quantize == "int8":
-        quantize_int8(float_path, target, slot_names)
+        quantize_int8(float_path, target, slot_names, ffn_down)
         float_path.unlink()
 
 

@@ -32,11 +32,25 @@ def adapter_nodes(model: onnx.ModelProto, adapter_inputs: set[str]) -> list[str]
     return found
 
 
-def quantize_int8(source: Path, target: Path, adapter_inputs: set[str]) -> list[str]:
-    """Write an int8 dynamically quantised copy of ``source`` (MatMul weights, QInt8) to ``target``.
+def matmuls_with_weight_shape(model: onnx.ModelProto, shapes: set[tuple[int, int]]) -> list[str]:
+    """Names of the MatMul nodes whose constant weight ([in, out]) has one of ``shapes``."""
+    weights = {tensor.name: tuple(tensor.dims) for tensor in model.graph.initializer}
+    return [
+        node.name
+        for node in model.graph.node
+        if node.op_type == "MatMul" and any(weights.get(name) in shapes for name in node.input)
+    ]
 
-    Nodes on the adapter branches are excluded so that the adapter tensors stay float graph inputs that an
-    ``.onnx_adapter`` file can override; returns the excluded node names. Raises if a slot was quantised anyway.
+
+def quantize_int8(
+    source: Path, target: Path, adapter_inputs: set[str], keep_float_shapes: set[tuple[int, int]] | None = None
+) -> list[str]:
+    """Write an int8 dynamically quantised copy of ``source`` to ``target`` (QInt8 weights, per channel).
+
+    MatMul and Gather (embedding) weights are quantised. Nodes on the adapter branches are excluded so that the
+    adapter tensors stay float graph inputs that an ``.onnx_adapter`` file can override, and so are MatMuls whose
+    weight has a shape in ``keep_float_shapes`` (the pipeline keeps the FFN down-projection, fed by GELU outputs
+    with heavy tails, in float). Returns the excluded node names; raises if a slot was quantised anyway.
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -44,7 +58,7 @@ def quantize_int8(source: Path, target: Path, adapter_inputs: set[str]) -> list[
     missing = [node.name for node in model.graph.node if not node.name]
     if missing:
         raise RuntimeError("every node needs a name to be excluded from quantisation")
-    excluded = adapter_nodes(model, adapter_inputs)
+    excluded = adapter_nodes(model, adapter_inputs) + matmuls_with_weight_shape(model, keep_float_shapes or set())
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)  # the quantiser logs a pre-processing hint as a warning on every call
@@ -53,7 +67,7 @@ def quantize_int8(source: Path, target: Path, adapter_inputs: set[str]) -> list[
             str(source),
             str(target),
             weight_type=QuantType.QInt8,
-            op_types_to_quantize=["MatMul", "Gemm"],
+            per_channel=True,
             nodes_to_exclude=excluded,
             extra_options={"DefaultTensorType": TensorProto.FLOAT},
         )
