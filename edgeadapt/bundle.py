@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,9 @@ ADAPTER_SUFFIX = ".onnx_adapter"
 MODES = ("externalize", "merge")
 QUANTIZATIONS = ("none", "int8")
 PROMPT_SLOT = "soft_prompt"
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+"""File names a manifest may list: plain names inside the bundle directory (no path separators, no '..')."""
+LANG_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
 
 
 @dataclass
@@ -124,11 +128,16 @@ def validate(manifest: Manifest, path: Path) -> None:
         raise _fail(path, f"max_length {manifest.max_length} outside [8, {manifest.max_positions}]")
     if not manifest.languages:
         raise _fail(path, "it holds no language")
+    for name in manifest.files:
+        if not SAFE_NAME.fullmatch(name):
+            raise _fail(path, f"file name {name!r} is not a plain file name inside the bundle")
     if manifest.tokenizer not in manifest.files:
         raise _fail(path, f"{manifest.tokenizer} is not listed with a checksum")
     if manifest.mode == "externalize" and manifest.backbone not in manifest.files:
         raise _fail(path, "externalize mode needs a backbone graph listed with a checksum")
     for lang, entry in manifest.languages.items():
+        if not LANG_CODE.fullmatch(lang):
+            raise _fail(path, f"language code {lang!r} is not a plain code like 'yo' or 'sw_KE'")
         needed = [entry.adapter] if manifest.mode == "externalize" else [entry.graph]
         for name in needed:
             if name is not None and name not in manifest.files:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -189,3 +190,14 @@ def test_manifest_is_portable_json(int8_bundle):
     data = json.loads((int8_bundle / MANIFEST_FILE).read_text())
     assert data["format"] == "edgeadapt-bundle" and data["format_version"] == 1
     assert oct(os.stat(int8_bundle / "yo.onnx_adapter").st_mode & 0o777) == "0o644"
+
+
+def test_merge_bundle_refuses_a_corrupt_language_graph_and_serves_the_rest(merged_bundle, tmp_path):
+    copy = tmp_path / "merged"
+    shutil.copytree(merged_bundle, copy)
+    with open(copy / "yo.onnx", "r+b") as handle:
+        handle.seek(100)
+        handle.write(b"\0" * 16)
+    engine = QAEngine(copy)
+    assert engine.languages == ["en", "sw"] and "corrupt" in engine.unavailable["yo"]
+    assert engine.answer("who wrote the novel?", "The novel was written by Chinua Achebe in 1958.", "sw").text

@@ -174,3 +174,11 @@ def test_ask_cli_prints_json(bundle, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["ask", "--bundle", str(tmp_path), "--question", QUESTION, "--context", CONTEXT])
     assert exit_info.value.code == 2 and "not an edgeadapt bundle" in capsys.readouterr().err
+
+
+def test_manifest_pointing_outside_the_bundle_is_refused(bundle_copy):
+    manifest = json.loads((bundle_copy / MANIFEST_FILE).read_text())
+    manifest["files"]["../outside.onnx_adapter"] = "0" * 64
+    (bundle_copy / MANIFEST_FILE).write_text(json.dumps(manifest))
+    with pytest.raises(EdgeAdaptError, match="plain file name"):
+        QAEngine(bundle_copy)

@@ -16,6 +16,7 @@ from edgeadapt import __version__
 from edgeadapt.bundle import (
     ADAPTER_SUFFIX,
     BACKBONE_FILE,
+    LANG_CODE,
     MODES,
     PROMPT_SLOT,
     QUANTIZATIONS,
@@ -78,6 +79,8 @@ def collect_runs(run_dirs: list[Path] | None, runs_root: Path) -> RunSet:
             sources.add(run.resolve())
             continue
         lang = str(info["lang"])
+        if not LANG_CODE.fullmatch(lang):
+            raise EdgeAdaptError(f"run {run} has language code {lang!r}: use a plain code like 'yo'")
         if lang in targets or lang == SOURCE_LANG:
             raise EdgeAdaptError(f"language '{lang}' appears twice ({targets.get(lang, run)} and {run}); pass --runs")
         targets[lang] = run.resolve()

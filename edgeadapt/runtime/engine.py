@@ -65,6 +65,12 @@ class QAEngine:
                     self._adapters[lang] = self._load_adapter(lang, entry)
                 except EdgeAdaptError as exc:
                     self._unavailable[lang] = str(exc)
+        else:
+            for lang, entry in self.manifest.languages.items():  # sessions open lazily; checksums now
+                try:
+                    verify_file(self.bundle, self.manifest, self._graph_name(entry.graph, entry.mobile_graph))
+                except EdgeAdaptError as exc:
+                    self._unavailable[lang] = str(exc)
 
     # --- what the bundle offers -------------------------------------------------------------------------------
     @property
