@@ -47,7 +47,7 @@ def test_train_yo_runs_the_source_stage_first(
     assert all(p.suffix in allowed for p in work.rglob("*") if p.is_file())  # no pickle anywhere
     info = json.loads((target / "run.json").read_text())
     assert info["stage"] == "target" and info["prompt_len"] == 4 and info["source_run"] == str(source.resolve())
-    assert info["config"]["align_weight"] == 0.1 and info["config"]["seed"] == 13
+    assert info["config"]["align_weight"] == 0.5 and info["config"]["seed"] == 13
     assert len(info["backbone"]["fingerprint"]) == 64
     assert all(len(d["sha256"]) == 64 for d in info["data"]["train"] + info["data"]["parallel"])
     assert {"torch", "peft", "transformers"} <= set(info["versions"])

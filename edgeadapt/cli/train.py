@@ -21,7 +21,7 @@ the source run stays frozen (one head is shared by every language of an export).
 no source run trains the source stage first. Loss: L_task + lambda L_align + beta ||theta - theta_0||^2.
 
 With no flags: English, then Yoruba, sized for about 35 minutes on 2 CPU cores
-({_D.batch_size} x {_D.max_length} tokens; 300 source + 200 target steps).
+({_D.batch_size} x {_D.max_length} tokens; 240 source + 150 target steps).
 
 Examples:
 
@@ -33,7 +33,9 @@ Examples:
 
   edgeadapt train --lang yo --max-steps 20 --resume   # continue after Ctrl-C
 
-  accelerate launch -m edgeadapt train --lang yo   # data-parallel on several GPUs/processes
+  torchrun --standalone --nproc_per_node 2 -m edgeadapt train --lang yo   # data-parallel, CPU or GPU
+
+  accelerate launch --multi_gpu --num_processes 2 -m edgeadapt train --lang yo
 """
 
 
@@ -69,9 +71,7 @@ def train(
     freeze: list[str] = typer.Option(
         [], "--freeze", help="Keep 'prompt' or 'adapter' frozen (repeatable); the span head is always frozen here."
     ),
-    max_steps: int | None = typer.Option(
-        None, "--max-steps", help="Steps per stage [default: 300 en, 200 other]."
-    ),
+    max_steps: int | None = typer.Option(None, "--max-steps", help="Steps per stage [default: 240 en, 150 other]."),
     epochs: float | None = typer.Option(None, "--epochs", help="Passes over the task data (instead of --max-steps)."),
     max_examples: int | None = typer.Option(None, "--max-examples", help="Use a seeded sample of the QA examples."),
     lr: float = typer.Option(_D.lr, "--lr", help="AdamW learning rate (linear warm-up and decay)."),

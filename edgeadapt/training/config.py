@@ -14,8 +14,8 @@ ADAPTER_KINDS = ("lora", "bottleneck")
 FREEZE_CHOICES = ("prompt", "adapter")
 
 # per-stage step budgets used when neither --max-steps nor --epochs is given
-DEFAULT_SOURCE_STEPS = 300
-DEFAULT_TARGET_STEPS = 200
+DEFAULT_SOURCE_STEPS = 240
+DEFAULT_TARGET_STEPS = 150
 
 
 @dataclass
@@ -34,7 +34,7 @@ class TrainConfig:
     lora_targets: list[str] = field(default_factory=lambda: ["query", "value"])
     lora_dropout: float = 0.0
     adapter: str = "lora"
-    align_weight: float = 0.1
+    align_weight: float = 0.5
     l2_weight: float = 0.001
     synthetic_ratio: float = 0.4
     synthetic_generator: str = "code-switch"
