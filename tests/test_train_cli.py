@@ -50,6 +50,7 @@ def test_train_yo_runs_the_source_stage_first(
     assert info["config"]["align_weight"] == 0.5 and info["config"]["seed"] == 13
     assert len(info["backbone"]["fingerprint"]) == 64
     assert all(len(d["sha256"]) == 64 for d in info["data"]["train"] + info["data"]["parallel"])
+    assert any(len(d.get("english_sha256", "")) == 64 for d in info["data"]["parallel"])
     assert {"torch", "peft", "transformers"} <= set(info["versions"])
     rows = [json.loads(line) for line in (target / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [0, 1, 2] and {"task", "align", "l2", "total"} <= set(rows[0])

@@ -20,7 +20,7 @@ prompt and a language LoRA over the backbone with the English task LoRA merged i
 the source run stays frozen (one head is shared by every language of an export). A target run with
 no source run trains the source stage first. Loss: L_task + lambda L_align + beta ||theta - theta_0||^2.
 
-With no flags: English, then Yoruba, sized for about 35 minutes on 2 CPU cores
+With no flags: English, then Yoruba, sized for 25-35 minutes on 2 CPU cores
 ({_D.batch_size} x {_D.max_length} tokens; 240 source + 150 target steps).
 
 Examples:
@@ -42,13 +42,13 @@ Examples:
 def train(
     lang: str = typer.Option("yo", "--lang", "-l", help="Language to train: en (source stage) or any other code."),
     backbone: str | None = typer.Option(
-        None, "--backbone", help="HF folder, cached name or hub name [default: multilingual-e5-small]."
+        None, "--backbone", help="HF folder, cached name or hub name (default: multilingual-e5-small)."
     ),
     train_data: list[str] = typer.Option(
-        [], "--train-data", help="QA training data spec, repeatable (e.g. afriqa:yo:train) [default: per language]."
+        [], "--train-data", help="QA training data spec, repeatable (e.g. afriqa:yo:train) (default: per language)."
     ),
     parallel_data: list[str] = typer.Option(
-        [], "--parallel-data", help="Parallel data spec, repeatable (e.g. flores200:yo:dev) [default: per language]."
+        [], "--parallel-data", help="Parallel data spec, repeatable (e.g. flores200:yo:dev) (default: per language)."
     ),
     prompt_len: int = typer.Option(_D.prompt_len, "--prompt-len", help="Soft prompt length k (target stage)."),
     prompt_init: str = typer.Option(
@@ -71,7 +71,7 @@ def train(
     freeze: list[str] = typer.Option(
         [], "--freeze", help="Keep 'prompt' or 'adapter' frozen (repeatable); the span head is always frozen here."
     ),
-    max_steps: int | None = typer.Option(None, "--max-steps", help="Steps per stage [default: 240 en, 150 other]."),
+    max_steps: int | None = typer.Option(None, "--max-steps", help="Steps per stage (default: 240 en, 150 other)."),
     epochs: float | None = typer.Option(None, "--epochs", help="Passes over the task data (instead of --max-steps)."),
     max_examples: int | None = typer.Option(None, "--max-examples", help="Use a seeded sample of the QA examples."),
     lr: float = typer.Option(_D.lr, "--lr", help="AdamW learning rate (linear warm-up and decay)."),
@@ -83,7 +83,7 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoint of an interrupted run."),
     run_name: str | None = typer.Option(None, "--run-name", help="Run directory name under <workdir>/runs."),
     out: Path | None = typer.Option(None, "--out", help="Run directory (overrides --run-name)."),
-    source_run: Path | None = typer.Option(None, "--source-run", help="Source run [default: <workdir>/runs/en]."),
+    source_run: Path | None = typer.Option(None, "--source-run", help="Source run (default: <workdir>/runs/en)."),
     workdir: str | None = WorkdirOption,
     data_dir: str | None = DataDirOption,
 ) -> None:

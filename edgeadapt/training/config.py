@@ -54,7 +54,6 @@ class TrainConfig:
     max_synthetic_examples: int = 2000
     seed: int = 13
     save_every: int = 50
-    log_every: int = 1
 
     @property
     def alpha(self) -> int:

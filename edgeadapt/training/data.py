@@ -28,8 +28,13 @@ def spec_provenance(spec: str, data_dir: str | None) -> dict[str, str]:
     """The file a spec reads and its sha256."""
     from edgeadapt.data.specs import parse_spec, spec_file
 
-    path = spec_file(parse_spec(spec, data_dir), data_dir)
-    return {"spec": spec, "path": str(Path(path).resolve()), "sha256": sha256_file(path)}
+    parsed = parse_spec(spec, data_dir)
+    path = spec_file(parsed, data_dir)
+    record = {"spec": spec, "path": str(Path(path).resolve()), "sha256": sha256_file(path)}
+    english = Path(path).with_name("eng_Latn" + "".join(Path(path).suffixes))  # FLORES: the English side
+    if (parsed.format or parsed.name) in ("lines", "flores200") and english.is_file() and english != Path(path):
+        record |= {"english_path": str(english.resolve()), "english_sha256": sha256_file(english)}
+    return record
 
 
 def _subsample(examples: list, limit: int | None, seed: int) -> list:
