@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from run_factory import make_source_run, make_target_run
 
-from edgeadapt.bundle import MANIFEST_FILE, model_version_of
+from edgeadapt.bundle import MANIFEST_FILE
 from edgeadapt.cli.app import main
 from edgeadapt.errors import EdgeAdaptError
 from edgeadapt.export.adapters import write_adapter_file
@@ -99,13 +99,14 @@ def _replace_file(bundle: Path, name: str, write) -> None:
     (bundle / MANIFEST_FILE).write_text(json.dumps(manifest))
 
 
-def test_adapter_for_another_backbone_is_refused(bundle_copy):
-    import onnxruntime as ort
-
-    stored = ort.AdapterFormat.read_adapter(str(bundle_copy / "yo.onnx_adapter"))
-    tensors = {name: value.numpy().copy() for name, value in stored.get_parameters().items()}
-    other_backbone = model_version_of("0" * 64)
-    _replace_file(bundle_copy, "yo.onnx_adapter", lambda p: write_adapter_file(p, tensors, other_backbone))
+def test_adapter_exported_for_another_backbone_is_refused(bundle_copy, tiny_backbone, tmp_path):
+    """The yo file of a bundle whose source run (task LoRA + head) differs, dropped in with a fixed checksum."""
+    source = make_source_run(tiny_backbone, tmp_path / "other" / "en", seed=9)
+    make_target_run(tiny_backbone, source, tmp_path / "other" / "yo", "yo", rank=4, prompt_len=3, seed=1)
+    export_bundle(None, tmp_path / "other", tmp_path / "other-bundle", quantize="none")
+    _replace_file(
+        bundle_copy, "yo.onnx_adapter", lambda p: shutil.copy(tmp_path / "other-bundle" / "yo.onnx_adapter", p)
+    )
     engine = QAEngine(bundle_copy)
     assert engine.languages == ["en", "sw"]
     assert "another backbone" in engine.unavailable["yo"]
