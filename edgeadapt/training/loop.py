@@ -149,6 +149,8 @@ def run_loop(
         len(data.synthetic),
         config.align_batch_size if config.align_weight > 0 else 0,
     )
+    if 0 < plan.align < world:  # every process needs at least one pair
+        plan = BatchPlan(plan.real, plan.synthetic, world)
     model, optimizer = accelerator.prepare(objective, optimizer)
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     metrics_path = Path(run_dir) / METRICS_FILE
