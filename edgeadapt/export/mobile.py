@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import shutil
 import tempfile
 from pathlib import Path
@@ -19,6 +20,7 @@ def convert_to_ort(graph: Path, scratch: Path) -> tuple[Path, Path]:
 
     source = scratch / graph.name
     shutil.copy2(graph, source)
+    logging.getLogger("ort_format_model.utils").setLevel(logging.WARNING)  # one INFO line per converted graph
     with contextlib.redirect_stdout(io.StringIO()):
         convert_onnx_models_to_ort(source, output_dir=scratch, optimization_styles=[OptimizationStyle.Fixed])
     ort_file = scratch / f"{graph.stem}.ort"
