@@ -161,6 +161,7 @@ def run_loop(
     model.train()
     began = time.perf_counter()
     step = start
+    at_boundary = True
 
     def checkpoint() -> None:
         save_rng(run_dir, rank, step)
@@ -179,6 +180,7 @@ def run_loop(
             _StopFlag() as stop,
         ):
             while step < total_steps:
+                at_boundary = False
                 tick, cpu_tick = time.perf_counter(), time.process_time()
                 task, align = data.batch(plan, config.seed, step, rank, world)
                 task = {k: v.to(accelerator.device) for k, v in task.items()}
@@ -200,6 +202,7 @@ def run_loop(
                     log.write(json.dumps(row) + "\n")
                     log.flush()
                     history.append(row)
+                at_boundary = True
                 if progress is not None:
                     shown = "  ".join(f"{k} {v:.4g}" for k, v in values.items())
                     progress.update(bar, completed=step, losses=shown)
@@ -212,6 +215,11 @@ def run_loop(
     except KeyboardInterrupt:
         if progress is not None:
             progress.stop()
+        if not at_boundary:  # a second Ctrl-C in the middle of a step: its state is not consistent
+            raise TrainingInterrupted(
+                f"stopped in the middle of step {step}; no new checkpoint (the last one, if any, is in"
+                f" {run_dir}/checkpoint): continue with the same command and --resume"
+            ) from None
         checkpoint()
         raise TrainingInterrupted(
             f"interrupted at step {step}/{total_steps}; checkpoint saved in {run_dir}/checkpoint:"
