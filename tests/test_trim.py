@@ -223,3 +223,32 @@ def test_default_backbone_tokenizer_trimmed_on_a_few_sentences() -> None:
     assert after.token_to_id("<mask>") == len(keep) - 1 and after.token_to_id("<unk>") == 3
     unseen = after.encode("Àwọn akẹ́kọ̀ọ́ ń kàwé ní ilé-ìwé gíga. 東京")
     assert unseen.ids.count(3) >= 1 and unseen.tokens[1] != "<unk>"
+
+
+def test_trimmed_encoder_gives_the_same_hidden_states(tiny_backbone: Path, tmp_path: Path) -> None:
+    from edgeadapt.export.trim import backbone_tokenizer_json, plan_bundle_vocabulary, trim_encoder_embeddings
+    from edgeadapt.training.runs import load_encoder
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(ENGLISH + YORUBA), encoding="utf-8")
+    original = backbone_tokenizer_json(tiny_backbone)
+    encoder = load_encoder(str(tiny_backbone)).eval()
+    rows = encoder.get_input_embeddings().weight.shape[0]
+    plan = plan_bundle_vocabulary(
+        original, ["ha"], rows_total=rows, hidden_size=32, data_dir=tmp_path, extra_file=corpus
+    )
+    assert plan.report.rows_kept == len(plan.keep_ids) < rows and plan.report.texts == len(ENGLISH + YORUBA)
+    assert set(plan.report.corpus) == {str(corpus), "texts_sha256"}
+    trimmed = load_encoder(str(tiny_backbone)).eval()
+    trim_encoder_embeddings(trimmed, plan.keep_ids)
+    assert trimmed.config.vocab_size == len(plan.keep_ids) == trimmed.get_input_embeddings().num_embeddings
+    before, after = Tokenizer.from_str(original), Tokenizer.from_str(plan.tokenizer_json)
+    assert trimmed.config.pad_token_id == after.token_to_id("[PAD]")
+    for text in _recombined(ENGLISH + YORUBA, count=5):
+        old_ids = before.encode(text).ids
+        new_ids = after.encode(text).ids
+        assert plan.old_to_new[old_ids].tolist() == new_ids
+        with torch.no_grad():
+            expected = encoder(input_ids=torch.tensor([old_ids])).last_hidden_state
+            got = trimmed(input_ids=torch.tensor([new_ids])).last_hidden_state
+        assert torch.allclose(expected, got, atol=1e-6)

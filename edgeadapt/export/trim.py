@@ -68,6 +68,11 @@ class TrimReport:
             f" {self.bytes_saved(4) / 1e6:.1f} MB saved as fp32 ({self.bytes_saved(1) / 1e6:.1f} MB as int8)"
         )
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TrimReport:
+        keys = ("rows_kept", "rows_total", "hidden_size", "texts", "corpus")
+        return cls(**{key: data[key] for key in keys if key in data})
+
     def to_json(self) -> dict[str, Any]:
         return {
             "rows_kept": self.rows_kept,
@@ -401,3 +406,68 @@ def texts_digest(texts: Iterable[str]) -> str:
     for text in texts:
         digest.update(text.encode("utf-8") + b"\n")
     return digest.hexdigest()
+
+
+# ----------------------------------------------------------------------------- bundle export
+
+
+@dataclass
+class TrimmedVocabulary:
+    """A vocabulary chosen for a bundle: kept ids, the rewritten tokenizer.json, the id map and the report."""
+
+    keep_ids: list[int]
+    tokenizer_json: str
+    old_to_new: np.ndarray
+    report: TrimReport
+
+
+def backbone_tokenizer_json(backbone: str | Path) -> str:
+    """The backbone folder's fast tokenizer as tokenizer.json text."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(backbone))
+    if not getattr(tokenizer, "is_fast", False):
+        raise EdgeAdaptError(f"backbone {backbone} has no fast tokenizer (tokenizer.json): the runtime needs one")
+    return tokenizer.backend_tokenizer.to_str()
+
+
+def plan_bundle_vocabulary(
+    tokenizer_json: str,
+    langs: Iterable[str],
+    *,
+    rows_total: int,
+    hidden_size: int,
+    data_dir=None,
+    extra_file: str | Path | None = None,
+    vocab_size: int | None = None,
+) -> TrimmedVocabulary:
+    """Choose the rows for a bundle of ``langs`` from their training/parallel data (+ ``extra_file``)."""
+    langs = list(langs)
+    texts = corpus_for_languages(langs, data_dir, extra_file)
+    keep = select_vocabulary(tokenizer_json, texts, vocab_size=vocab_size)
+    if keep[-1] >= rows_total:
+        raise EdgeAdaptError(f"the tokenizer has ids up to {keep[-1]} but the model only {rows_total} embedding rows")
+    trimmed, old_to_new = trim_tokenizer(tokenizer_json, keep)
+    corpus = corpus_sources(langs, data_dir, extra_file)
+    corpus["texts_sha256"] = texts_digest(texts)
+    report = TrimReport(len(keep), rows_total, hidden_size, texts=len(texts), corpus=corpus)
+    return TrimmedVocabulary(keep, trimmed, old_to_new, report)
+
+
+def trim_encoder_embeddings(encoder, keep_ids: Sequence[int]) -> None:
+    """Replace a Hugging Face encoder's word-embedding rows by ``keep_ids`` (in place; config updated too)."""
+    import torch
+
+    embeddings = encoder.get_input_embeddings()
+    weight = trim_embeddings(embeddings.weight.data, keep_ids)
+    old_pad = embeddings.padding_idx
+    old_to_new = _mapping(keep_ids, embeddings.weight.shape[0])
+    embeddings.weight = torch.nn.Parameter(weight, requires_grad=embeddings.weight.requires_grad)
+    embeddings.num_embeddings = weight.shape[0]
+    if old_pad is not None:
+        embeddings.padding_idx = int(old_to_new[old_pad]) if old_to_new[old_pad] >= 0 else None
+    config = encoder.config
+    config.vocab_size = weight.shape[0]
+    if getattr(config, "pad_token_id", None) is not None and 0 <= config.pad_token_id < old_to_new.size:
+        new_pad = int(old_to_new[config.pad_token_id])
+        config.pad_token_id = new_pad if new_pad >= 0 else None
