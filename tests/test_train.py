@@ -189,6 +189,8 @@ def test_resume_gives_the_uninterrupted_result(tiny_backbone: Path, tiny_data: P
         assert a.keys() == b.keys()
         for key in a:
             assert torch.equal(a[key], b[key]), (file, key)
+    lora_b = [v for k, v in load_file(str(whole / "lang_adapter/adapter_model.safetensors")).items() if "lora_B" in k]
+    assert lora_b and all(bool(v.abs().sum() > 0) for v in lora_b)  # it trained: the comparison means something
     rows_whole = (whole / "metrics.jsonl").read_text().splitlines()
     rows_cut = (cut / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(r)["total"] for r in rows_whole] == [json.loads(r)["total"] for r in rows_cut]
