@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from edgeadapt.cli.common import WorkdirOption, console
+from edgeadapt.cli.common import DataDirOption, WorkdirOption, console
 
 HELP = (
     "Export trained runs as a bundle for offline QA with onnxruntime.\n\n"
@@ -21,7 +21,9 @@ HELP = (
     "  edgeadapt export --quantize int8\n\n"
     "  edgeadapt export --runs edgeadapt-work/runs/en --runs edgeadapt-work/runs/yo --out bundles/yo\n\n"
     "  edgeadapt export --mode merge --quantize none --max-length 256\n\n"
-    "  edgeadapt export --quantize int8 --mobile        # also .ort files + required_operators.config"
+    "  edgeadapt export --quantize int8 --mobile        # also .ort files + required_operators.config\n\n"
+    "  edgeadapt export --trim-vocab                    # only the embedding rows the bundle's languages use\n\n"
+    "  edgeadapt export --vocab-corpus faq.txt --vocab-size 30000   # plus the pieces of faq.txt, 30k rows at most"
 )
 
 
@@ -38,6 +40,21 @@ def export(
     max_length: int | None = typer.Option(
         None, "--max-length", help="Tokens per window (default: 384, less if the backbone has fewer positions)."
     ),
+    trim_vocab: bool = typer.Option(
+        False,
+        "--trim-vocab",
+        help="Keep only the word-embedding rows (and tokenizer pieces) the bundle's languages use, chosen from"
+        " their training + parallel data: a much smaller backbone, same answers on covered text.",
+    ),
+    vocab_corpus: Path | None = typer.Option(
+        None,
+        "--vocab-corpus",
+        help="Extra UTF-8 text, one passage a line, whose pieces are kept (implies --trim-vocab).",
+    ),
+    vocab_size: int | None = typer.Option(
+        None, "--vocab-size", help="At most N embedding rows, most frequent pieces first (implies --trim-vocab)."
+    ),
+    data_dir: Path | None = DataDirOption,
     workdir: Path | None = WorkdirOption,
 ) -> None:
     from edgeadapt.export.pipeline import export_bundle
@@ -54,6 +71,10 @@ def export(
             mobile=mobile,
             max_length=max_length,
             on_step=lambda message: status.update(message),
+            trim_vocab=trim_vocab,
+            vocab_corpus=vocab_corpus,
+            vocab_size=vocab_size,
+            data_dir=data_dir,
         )
     table = Table(title=f"bundle {target} ({manifest.mode}, {manifest.quantization})")
     for column in ("language", "file", "prompt", "rank", "size"):
@@ -66,6 +87,10 @@ def export(
         size = (target / manifest.backbone).stat().st_size / 1e6
         table.caption = f"{manifest.backbone}: {size:.1f} MB, max length {manifest.max_length}"
     console.print(table)
+    if "vocabulary" in manifest.source:
+        from edgeadapt.export.trim import TrimReport
+
+        console.print(TrimReport.from_json(manifest.source["vocabulary"]).summary(), soft_wrap=True)
     typer.echo(str(target))
 
 

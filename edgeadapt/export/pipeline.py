@@ -31,6 +31,12 @@ from edgeadapt.errors import EdgeAdaptError
 from edgeadapt.export.adapters import adapter_tensors, lora_layers, merge_language_lora, write_adapter_file
 from edgeadapt.export.graph import ExportableQA, LoraSlot, export_graph, find_slots
 from edgeadapt.export.quantize import quantize_int8
+from edgeadapt.export.trim import (
+    TrimmedVocabulary,
+    backbone_tokenizer_json,
+    plan_bundle_vocabulary,
+    trim_encoder_embeddings,
+)
 from edgeadapt.fileio import atomic_dir, sha256_file
 from edgeadapt.training.model import PromptedQAModel
 from edgeadapt.training.runs import (
@@ -179,8 +185,16 @@ def export_bundle(
     mobile: bool = False,
     max_length: int | None = None,
     on_step: Step | None = None,
+    trim_vocab: bool = False,
+    vocab_corpus: Path | None = None,
+    vocab_size: int | None = None,
+    data_dir: Path | None = None,
 ) -> Manifest:
-    """Export the runs into the bundle directory ``out`` (replaced atomically; nothing partial on failure)."""
+    """Export the runs into the bundle directory ``out`` (replaced atomically; nothing partial on failure).
+
+    ``trim_vocab`` (implied by ``vocab_corpus`` / ``vocab_size``) keeps only the word-embedding rows the bundle's
+    languages use: see :mod:`edgeadapt.export.trim`.
+    """
     if mode not in MODES:
         raise EdgeAdaptError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
     if quantize not in QUANTIZATIONS:
@@ -202,10 +216,18 @@ def export_bundle(
     max_length = choose_max_length(max_length, positions, longest)
     slots = find_slots(base, targets) if mode == "externalize" else []
     identity = backbone_identity(runs.source, slots, mode)
+    vocabulary = None
+    if trim_vocab or vocab_corpus is not None or vocab_size is not None:
+        step("choosing the vocabulary from the languages' training and parallel data")
+        models = [base, *(model.encoder for model in target_models.values())]
+        langs = [SOURCE_LANG, *runs.targets]
+        vocabulary = _trim_vocabulary(backbone_path, langs, models, data_dir, vocab_corpus, vocab_size)
     languages: dict[str, LanguageEntry] = {}
     with atomic_dir(out) as tmp:
         step("writing the tokenizer")
         _write_tokenizer(backbone_path, tmp / TOKENIZER_FILE)
+        if vocabulary is not None:
+            (tmp / TOKENIZER_FILE).write_text(vocabulary.tokenizer_json, encoding="utf-8")
         if mode == "externalize":
             step(f"exporting {BACKBONE_FILE} ({len(slots)} LoRA slots + soft prompt, {quantize})")
             graph = ExportableQA(base, base_model.qa_outputs, slots, fixed_prompt=None)
@@ -258,6 +280,8 @@ def export_bundle(
                 "edgeadapt_version": __version__,
             },
         )
+        if vocabulary is not None:
+            manifest.source["vocabulary"] = vocabulary.report.to_json()
         if mobile:
             step("converting to the onnxruntime mobile format (.ort)")
             from edgeadapt.export.mobile import convert_bundle_to_ort
@@ -268,6 +292,25 @@ def export_bundle(
         _make_readable(tmp)
     step(f"bundle ready: {out}")
     return manifest
+
+
+def _trim_vocabulary(
+    backbone: str, langs: list[str], encoders: list, data_dir: Path | None, corpus: Path | None, size: int | None
+) -> TrimmedVocabulary:
+    """Choose the rows the bundle's languages use and cut every encoder to exactly those rows."""
+    weight = encoders[0].get_input_embeddings().weight
+    plan = plan_bundle_vocabulary(
+        backbone_tokenizer_json(backbone),
+        langs,
+        rows_total=int(weight.shape[0]),
+        hidden_size=int(weight.shape[1]),
+        data_dir=data_dir,
+        extra_file=corpus,
+        vocab_size=size,
+    )
+    for encoder in encoders:
+        trim_encoder_embeddings(encoder, plan.keep_ids)
+    return plan
 
 
 def _quiet_libraries() -> None:
