@@ -30,7 +30,7 @@ def add_adapter(encoder: torch.nn.Module, config: TrainConfig, name: str) -> tor
     lora = LoraConfig(
         r=config.lora_rank,
         lora_alpha=config.alpha,
-        target_modules=list(config.lora_targets),
+        target_modules=config.targets,
         lora_dropout=config.lora_dropout,
         bias="none",
     )
@@ -39,7 +39,7 @@ def add_adapter(encoder: torch.nn.Module, config: TrainConfig, name: str) -> tor
     except ValueError as exc:
         names = sorted({n.rsplit(".", 1)[-1] for n, m in encoder.named_modules() if isinstance(m, torch.nn.Linear)})
         raise EdgeAdaptError(
-            f"--lora-targets {','.join(config.lora_targets)} match no layer of this backbone; its linear layers: "
+            f"--lora-targets {','.join(config.targets)} match no layer of this backbone; its linear layers: "
             f"{', '.join(names)}"
         ) from exc
 

@@ -214,7 +214,7 @@ def _run_info(
             "dir": ADAPTER_DIRS[adapter_name],
             "rank": config.lora_rank,
             "alpha": config.alpha,
-            "targets": list(config.lora_targets),
+            "targets": config.targets,
         },
         "head": "qa_head.safetensors" if config.stage == "source" else "shared: the source run's qa_head.safetensors",
         "align_features": ALIGN_FEATURES,
