@@ -134,14 +134,14 @@ def run_stage(
     accelerator = make_accelerator()
     main = accelerator.is_main_process
     identity = _backbone_identity(config.backbone)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if config.stage == "target":
+        check_source_run(source_dir, identity)
     resume = _check_resume(config, run_dir, resume, console if main else None)
     tokenizer = load_tokenizer(config.backbone)
     prepared = prepare_data(config, tokenizer, data_dir)
     if config.stage == "source":
         model = build_source_model(config.backbone, config)
     else:
-        check_source_run(source_dir, identity)
         model = build_target_model(config.backbone, source_dir, config, tokenizer)
     objective = StageObjective(model, config.align_weight if config.stage == "target" else 0.0, config.l2_weight)
     steps = total_steps(config, len(prepared.data.real), len(prepared.data.synthetic))
