@@ -121,3 +121,23 @@ def test_data_parallel_with_two_cpu_processes(tiny_backbone: Path, tiny_data: Pa
     rows = (work / "runs" / "en" / "metrics.jsonl").read_text().splitlines()
     assert len(rows) == 3  # written once, by the main process
     assert done.stderr.count("edgeadapt train") == 1  # one summary table
+
+
+def test_resume_with_another_backbone_is_refused(
+    tiny_backbone: Path, tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from edgeadapt.training.config import TrainConfig
+    from edgeadapt.training.loop import TrainingInterrupted
+    from edgeadapt.training.stages import train
+
+    def stop(step: int, losses: dict) -> None:
+        raise KeyboardInterrupt
+
+    small = {"max_steps": 3, "batch_size": 4, "max_length": 64, "doc_stride": 16, "prompt_len": 4}
+    config = TrainConfig(lang="en", backbone=str(tiny_backbone), **small)
+    with pytest.raises(TrainingInterrupted):
+        train(config, workdir=str(tmp_path), data_dir=str(tiny_data), on_step=stop)
+    other = build_tiny_backbone(tmp_path / "other-bert", seed=1)
+    argv = ["train", "--lang", "en", "--backbone", str(other), "--data-dir", str(tiny_data), "-w", str(tmp_path)]
+    code, err = _run([*argv, *SMALL, "--resume"], capsys)
+    assert code == 2 and "other settings than the checkpoint" in err and "(backbone)" in err
