@@ -31,6 +31,11 @@ ADAPTER_SUFFIX = ".onnx_adapter"
 MODES = ("externalize", "merge")
 QUANTIZATIONS = ("none", "int8")
 PROMPT_SLOT = "soft_prompt"
+ADAPTER_DTYPES = ("fp32", "fp16", "int8")
+"""How adapter files store their tensors; the backbone's slot inputs take the same dtype and upcast."""
+ADAPTER_ELEMENT_TYPES = {"fp32": "tensor(float)", "fp16": "tensor(float16)", "int8": "tensor(int8)"}
+SCALE_SUFFIX = ".scale"
+"""int8 adapters: ``<slot>.scale`` holds one float32 scale per row of ``<slot>``."""
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 """File names a manifest may list: plain names inside the bundle directory (no path separators, no '..')."""
 LANG_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
@@ -79,6 +84,10 @@ class Manifest:
     slots: dict[str, list[int | None]] = field(default_factory=dict)
     """Externalize mode: adapter slot name -> shape, None on the axis an adapter chooses (prompt length, rank)."""
     source: dict[str, Any] = field(default_factory=dict)
+    adapter_dtype: str = "fp32"
+    """fp32 | fp16 | int8: dtype of the adapter files' tensors and of the backbone's slot inputs."""
+    graph_options: dict[str, Any] = field(default_factory=dict)
+    """How the graphs were written: ``int8`` (``per_channel``, ``ffn_out``; null without int8), ``optimized``."""
     format: str = FORMAT
     format_version: int = FORMAT_VERSION
 
@@ -124,6 +133,8 @@ def validate(manifest: Manifest, path: Path) -> None:
     """Internal consistency: known mode, files listed, every language's tensors fit the slots."""
     if manifest.mode not in MODES or manifest.quantization not in QUANTIZATIONS:
         raise _fail(path, f"unknown mode {manifest.mode!r} or quantization {manifest.quantization!r}")
+    if manifest.adapter_dtype not in ADAPTER_DTYPES:
+        raise _fail(path, f"unknown adapter dtype {manifest.adapter_dtype!r}")
     if manifest.max_length < 8 or manifest.max_length > manifest.max_positions:
         raise _fail(path, f"max_length {manifest.max_length} outside [8, {manifest.max_positions}]")
     if not manifest.languages:
@@ -163,7 +174,10 @@ def check_adapter_tensors(manifest: Manifest, lang: str, tensors: dict[str, tupl
             want is not None and want != have for want, have in zip(slot, shape, strict=True)
         ):
             raise EdgeAdaptError(f"adapter of '{lang}': {name} has shape {list(shape)}, the backbone expects {slot}")
-        if name.endswith(".lora_A"):
+        if name.endswith(SCALE_SUFFIX):
+            if shape[0] != got.get(name.removesuffix(SCALE_SUFFIX), (-1,))[0]:
+                raise EdgeAdaptError(f"adapter of '{lang}': {name} does not have one scale per row")
+        elif name.endswith(".lora_A"):
             ranks.setdefault(name.removesuffix(".lora_A"), shape[0])
         elif name.endswith(".lora_B"):
             module = name.removesuffix(".lora_B")

@@ -45,12 +45,13 @@ def adapter_tensors(model: PromptedQAModel, adapter_name: str = LANG_ADAPTER) ->
 def write_adapter_file(
     path: Path, tensors: dict[str, np.ndarray], model_version: int, adapter_version: int = 1
 ) -> None:
-    """Write an onnxruntime ``.onnx_adapter`` file. ``ortvalue_from_numpy`` does not copy: every array is kept
-    referenced (``arrays``/``values``) until ``export_adapter`` has returned.
+    """Write an onnxruntime ``.onnx_adapter`` file; each array keeps its dtype (float32, or float16 / int8 + float32
+    scales, see :func:`edgeadapt.export.slots.encode_tensors`). ``ortvalue_from_numpy`` does not copy: every array
+    is kept referenced (``arrays``/``values``) until ``export_adapter`` has returned.
     """
     import onnxruntime as ort
 
-    arrays = {name: np.ascontiguousarray(array, dtype=np.float32) for name, array in tensors.items()}
+    arrays = {name: np.ascontiguousarray(array) for name, array in tensors.items()}
     values = {name: ort.OrtValue.ortvalue_from_numpy(array) for name, array in arrays.items()}
     adapter = ort.AdapterFormat()
     adapter.set_adapter_version(adapter_version)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import onnx
 import torch
 
 from edgeadapt import __version__
@@ -30,7 +31,9 @@ from edgeadapt.bundle import (
 from edgeadapt.errors import EdgeAdaptError
 from edgeadapt.export.adapters import adapter_tensors, lora_layers, merge_language_lora, write_adapter_file
 from edgeadapt.export.graph import ExportableQA, LoraSlot, export_graph, find_slots
+from edgeadapt.export.optimize import optimize_offline
 from edgeadapt.export.quantize import quantize_int8
+from edgeadapt.export.slots import ADAPTER_DTYPES, encode_tensors, retype_slots, slot_shapes
 from edgeadapt.export.trim import (
     TrimmedVocabulary,
     backbone_tokenizer_json,
@@ -54,9 +57,26 @@ PROMPT_ROOM = 16
 """Positions kept free for soft prompts by default (a window of max_length plus a prompt must fit)."""
 
 KEEP_FFN_DOWN_FLOAT = True
-"""int8 keeps the FFN down-projection (input: GELU output, heavy-tailed) in float. Measured on
+"""int8 keeps the FFN down-projection (input: GELU output, heavy-tailed) in float by default. Measured on
 multilingual-e5-small, last hidden states vs fp32: token cosine mean 0.9987 / min 0.993 (141 MB) against
-0.9908 / 0.94 when it is quantised too (120 MB)."""
+0.9908 / 0.94 when it is quantised too (120 MB). ``int8_ffn_out=True`` quantises it (the phone-size bundle)."""
+
+
+@dataclass(frozen=True)
+class GraphOptions:
+    """How the graphs are written: weight quantisation, adapter slot dtype, offline optimisation."""
+
+    quantize: str = "int8"
+    per_channel: bool = True
+    int8_ffn_out: bool = False
+    adapter_dtype: str = "fp32"
+    optimize: bool = False
+
+    def record(self) -> dict:
+        """The manifest's ``graph_options`` entry."""
+        int8 = {"per_channel": self.per_channel, "ffn_out": self.int8_ffn_out} if self.quantize == "int8" else None
+        return {"int8": int8, "optimized": self.optimize}
+
 
 Step = Callable[[str], None]
 
@@ -146,17 +166,32 @@ def _write_tokenizer(backbone: str, path: Path) -> None:
 
 
 def _export_and_quantize(
-    model: ExportableQA, directory: Path, name: str, quantize: str, positions: int, max_length: int, slot_names: set
+    model: ExportableQA,
+    directory: Path,
+    name: str,
+    options: GraphOptions,
+    positions: int,
+    max_length: int,
+    slot_names: set,
 ) -> None:
-    """Export ``model`` to ``directory/name``; with int8, quantise it (adapter slots and FFN down-projection float)."""
+    """Export ``model`` to ``directory/name``: slots retyped to the adapter dtype, int8 weights (adapter slots and,
+    unless ``int8_ffn_out``, the FFN down-projection stay float), then optionally optimised offline."""
     config = model.encoder.config
-    ffn_down = {(int(config.intermediate_size), int(config.hidden_size))} if KEEP_FFN_DOWN_FLOAT else set()
+    keep_ffn = KEEP_FFN_DOWN_FLOAT and not options.int8_ffn_out
+    ffn_down = {(int(config.intermediate_size), int(config.hidden_size))} if keep_ffn else set()
     target = directory / name
-    float_path = directory / f".{name}.fp32" if quantize == "int8" else target
+    float_path = directory / f".{name}.fp32" if options.quantize == "int8" else target
     export_graph(model, float_path, max_positions=positions, max_prompt_len=positions - max_length)
-    if quantize == "int8":
-        quantize_int8(float_path, target, slot_names, ffn_down)
+    if slot_names and options.adapter_dtype != "fp32":
+        proto = onnx.load(str(float_path))
+        retype_slots(proto, sorted(slot_names), options.adapter_dtype)
+        onnx.save_model(proto, str(float_path))
+    slot_inputs = set(slot_shapes({name: [None] for name in slot_names}, options.adapter_dtype))
+    if options.quantize == "int8":
+        quantize_int8(float_path, target, slot_inputs, ffn_down, per_channel=options.per_channel)
         float_path.unlink()
+    if options.optimize:
+        optimize_offline(target, slot_inputs)
 
 
 def _slot_names(slots: list[LoraSlot]) -> set[str]:
@@ -189,16 +224,27 @@ def export_bundle(
     vocab_corpus: Path | None = None,
     vocab_size: int | None = None,
     data_dir: Path | None = None,
+    adapter_dtype: str = "fp32",
+    per_channel: bool = True,
+    int8_ffn_out: bool = False,
+    optimize: bool = False,
 ) -> Manifest:
     """Export the runs into the bundle directory ``out`` (replaced atomically; nothing partial on failure).
 
     ``trim_vocab`` (implied by ``vocab_corpus`` / ``vocab_size``) keeps only the word-embedding rows the bundle's
-    languages use: see :mod:`edgeadapt.export.trim`.
+    languages use: see :mod:`edgeadapt.export.trim`. ``adapter_dtype`` (fp32 | fp16 | int8) is how adapter
+    files store their tensors (the graph upcasts them; :mod:`edgeadapt.export.slots`); ``per_channel`` and
+    ``int8_ffn_out`` tune int8 weights; ``optimize`` saves onnxruntime's graph optimisations into the graph.
     """
     if mode not in MODES:
         raise EdgeAdaptError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
     if quantize not in QUANTIZATIONS:
         raise EdgeAdaptError(f"--quantize must be one of {', '.join(QUANTIZATIONS)}, not {quantize!r}")
+    if adapter_dtype not in ADAPTER_DTYPES:
+        raise EdgeAdaptError(f"--adapter-dtype must be one of {', '.join(ADAPTER_DTYPES)}, not {adapter_dtype!r}")
+    if adapter_dtype != "fp32" and mode != "externalize":
+        raise EdgeAdaptError("--adapter-dtype applies to adapter files: use it with --mode externalize")
+    options = GraphOptions(quantize, per_channel, int8_ffn_out, adapter_dtype, optimize)
     step = on_step or (lambda message: None)
     runs = collect_runs(run_dirs, runs_root)
     _quiet_libraries()
@@ -231,29 +277,30 @@ def export_bundle(
         if mode == "externalize":
             step(f"exporting {BACKBONE_FILE} ({len(slots)} LoRA slots + soft prompt, {quantize})")
             graph = ExportableQA(base, base_model.qa_outputs, slots, fixed_prompt=None)
-            _export_and_quantize(graph, tmp, BACKBONE_FILE, quantize, positions, max_length, _slot_names(slots))
+            _export_and_quantize(graph, tmp, BACKBONE_FILE, options, positions, max_length, _slot_names(slots))
             languages[SOURCE_LANG] = LanguageEntry(prompt_len=0, rank=0, run=str(runs.source))
             for lang, arrays in tensors.items():
-                step(f"writing {lang}{ADAPTER_SUFFIX}")
-                write_adapter_file(tmp / f"{lang}{ADAPTER_SUFFIX}", arrays, model_version_of(identity))
+                step(f"writing {lang}{ADAPTER_SUFFIX} ({adapter_dtype})")
+                stored = encode_tensors(arrays, adapter_dtype)
+                write_adapter_file(tmp / f"{lang}{ADAPTER_SUFFIX}", stored, model_version_of(identity))
                 languages[lang] = LanguageEntry(
                     prompt_len=target_models[lang].prompt_len,
                     rank=_rank(arrays),
                     adapter=f"{lang}{ADAPTER_SUFFIX}",
-                    tensors={name: list(array.shape) for name, array in arrays.items()},
+                    tensors={name: list(array.shape) for name, array in stored.items()},
                     run=str(runs.targets[lang]),
                 )
         else:
             step(f"exporting {SOURCE_LANG}.onnx ({quantize})")
             empty = torch.zeros(0, config.hidden_size)
             graph = ExportableQA(base, base_model.qa_outputs, [], fixed_prompt=empty)
-            _export_and_quantize(graph, tmp, f"{SOURCE_LANG}.onnx", quantize, positions, max_length, set())
+            _export_and_quantize(graph, tmp, f"{SOURCE_LANG}.onnx", options, positions, max_length, set())
             languages[SOURCE_LANG] = LanguageEntry(
                 prompt_len=0, rank=0, graph=f"{SOURCE_LANG}.onnx", run=str(runs.source)
             )
             for lang, model in target_models.items():
                 step(f"exporting {lang}.onnx (language LoRA merged, prompt baked in, {quantize})")
-                _export_merged(model, tmp / f"{lang}.onnx", quantize, positions, max_length)
+                _export_merged(model, tmp / f"{lang}.onnx", options, positions, max_length)
                 languages[lang] = LanguageEntry(
                     prompt_len=model.prompt_len,
                     rank=_rank(tensors[lang]),
@@ -272,7 +319,9 @@ def export_bundle(
             languages=languages,
             files={},
             backbone=BACKBONE_FILE if mode == "externalize" else None,
-            slots=_slot_shapes(int(config.hidden_size), slots) if mode == "externalize" else {},
+            slots=slot_shapes(_slot_shapes(config.hidden_size, slots), adapter_dtype) if mode == "externalize" else {},
+            adapter_dtype=adapter_dtype,
+            graph_options=options.record(),
             source={
                 "backbone": backbone_path,
                 "backbone_fingerprint": source_info["backbone"]["fingerprint"],
@@ -329,9 +378,9 @@ def _make_readable(bundle: Path) -> None:
         os.chmod(path, 0o644)
 
 
-def _export_merged(model: PromptedQAModel, path: Path, quantize: str, positions: int, max_length: int) -> None:
+def _export_merged(model: PromptedQAModel, path: Path, options: GraphOptions, positions: int, max_length: int) -> None:
     """One self-contained graph: language LoRA merged into the weights, soft prompt baked in as a constant."""
     prompt = model.prompt.detach() if model.prompt is not None else torch.zeros(0, model.hidden_size)
     encoder = merge_language_lora(model)
     graph = ExportableQA(encoder, model.qa_outputs, [], fixed_prompt=prompt)
-    _export_and_quantize(graph, path.parent, path.name, quantize, positions, max_length, set())
+    _export_and_quantize(graph, path.parent, path.name, options, positions, max_length, set())

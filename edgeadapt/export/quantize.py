@@ -8,6 +8,7 @@ from pathlib import Path
 import onnx
 from onnx import TensorProto
 
+SLOT_DTYPES = {TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.INT8}
 MERGE_OPS = {"Add", "Sum", "Concat", "Shape", "Size"}
 """Where an adapter branch joins the backbone (or only its shape is read): 'adapter-derived' stops here."""
 
@@ -43,9 +44,15 @@ def matmuls_with_weight_shape(model: onnx.ModelProto, shapes: set[tuple[int, int
 
 
 def quantize_int8(
-    source: Path, target: Path, adapter_inputs: set[str], keep_float_shapes: set[tuple[int, int]] | None = None
+    source: Path,
+    target: Path,
+    adapter_inputs: set[str],
+    keep_float_shapes: set[tuple[int, int]] | None = None,
+    *,
+    per_channel: bool = True,
 ) -> list[str]:
-    """Write an int8 dynamically quantised copy of ``source`` to ``target`` (QInt8 weights, per channel).
+    """Write an int8 dynamically quantised copy of ``source`` to ``target`` (QInt8 weights, per output channel
+    unless ``per_channel`` is False: then one scale per weight tensor).
 
     MatMul and Gather (embedding) weights are quantised. Nodes on the adapter branches are excluded so that the
     adapter tensors stay float graph inputs that an ``.onnx_adapter`` file can override, and so are MatMuls whose
@@ -67,7 +74,7 @@ def quantize_int8(
             str(source),
             str(target),
             weight_type=QuantType.QInt8,
-            per_channel=True,
+            per_channel=per_channel,
             nodes_to_exclude=excluded,
             extra_options={"DefaultTensorType": TensorProto.FLOAT},
         )
@@ -78,13 +85,15 @@ def quantize_int8(
 
 
 def check_slots_float(model: onnx.ModelProto, adapter_inputs: set[str]) -> None:
-    """Every adapter slot must still be a float graph input with a default, consumed only by float ops."""
+    """Every adapter slot must still be an unquantised graph input with a default (float32, or the fp16 / int8 the
+    graph was built for, see :mod:`edgeadapt.export.slots`), consumed only by float ops."""
     inputs = {value.name: value for value in model.graph.input}
     initializers = {tensor.name: tensor for tensor in model.graph.initializer}
     for name in adapter_inputs:
         if name not in inputs or name not in initializers:
             raise RuntimeError(f"adapter slot {name} is no longer an overridable graph input after quantisation")
-        if initializers[name].data_type != TensorProto.FLOAT:
+        stored, declared = initializers[name].data_type, inputs[name].type.tensor_type.elem_type
+        if stored != declared or stored not in SLOT_DTYPES:
             raise RuntimeError(f"adapter slot {name} was quantised")
     for node in model.graph.node:
         if node.op_type in {"DynamicQuantizeLinear", "MatMulInteger", "QuantizeLinear"} and adapter_inputs & set(

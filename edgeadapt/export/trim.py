@@ -312,7 +312,7 @@ def trim_tokenizer(tokenizer_json: str, keep_ids: Iterable[int]) -> tuple[str, n
     _remap_processor(data.get("post_processor"), old_to_new)
     if data.get("padding") and data["padding"].get("pad_id") is not None:
         data["padding"]["pad_id"] = _new_id(old_to_new, int(data["padding"]["pad_id"]))
-    text = json.dumps(data, ensure_ascii=False)
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))  # compact: every byte counts on a phone
     Tokenizer.from_str(text)  # must load
     return text, old_to_new
 

@@ -17,7 +17,15 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from edgeadapt.bundle import LanguageEntry, Manifest, check_adapter_tensors, read_manifest, verify_file
+from edgeadapt.bundle import (
+    ADAPTER_ELEMENT_TYPES,
+    SCALE_SUFFIX,
+    LanguageEntry,
+    Manifest,
+    check_adapter_tensors,
+    read_manifest,
+    verify_file,
+)
 from edgeadapt.errors import EdgeAdaptError
 from edgeadapt.runtime.features import Window, encode_windows, pad_batch, pad_token_id, windowing_tokenizer
 from edgeadapt.runtime.spans import Span, best_span
@@ -39,9 +47,11 @@ class QAEngine:
     ``QAEngine(bundle)`` checks the manifest and every file's sha256; a language whose file is missing,
     corrupt, made for another backbone or of the wrong shape is refused (see :attr:`unavailable`) while the
     others keep serving. ``mobile=True`` opens the ``.ort`` graphs of a bundle exported with ``--mobile``.
+    :attr:`load_seconds` is the wall time of the constructor (checksums, session, adapters).
     """
 
     def __init__(self, bundle: str | Path, *, threads: int = 0, mobile: bool = False, batch_size: int = DEFAULT_BATCH):
+        began = time.perf_counter()
         self.bundle = Path(bundle)
         self.manifest: Manifest = read_manifest(self.bundle)
         self.mobile = mobile
@@ -71,6 +81,8 @@ class QAEngine:
                     verify_file(self.bundle, self.manifest, self._graph_name(entry.graph, entry.mobile_graph))
                 except EdgeAdaptError as exc:
                     self._unavailable[lang] = str(exc)
+        self.load_seconds = time.perf_counter() - began
+        """Wall time of opening the bundle: manifest, checksums, tokenizer, backbone session, adapter files."""
 
     # --- what the bundle offers -------------------------------------------------------------------------------
     @property
@@ -113,7 +125,9 @@ class QAEngine:
         try:
             stored = ort.AdapterFormat.read_adapter(str(path))
             version = stored.get_model_version()
-            shapes = {name: tuple(value.shape()) for name, value in stored.get_parameters().items()}
+            parameters = stored.get_parameters()
+            shapes = {name: tuple(value.shape()) for name, value in parameters.items()}
+            dtypes = {name: value.data_type() for name, value in parameters.items()}
         except Exception as exc:
             raise EdgeAdaptError(f"{path} is not a readable onnxruntime adapter file: re-export it") from exc
         if version != self.manifest.adapter_model_version:
@@ -122,6 +136,13 @@ class QAEngine:
                 f" {self.manifest.adapter_model_version}): export the adapter together with this backbone"
             )
         check_adapter_tensors(self.manifest, lang, shapes)
+        stored_dtype = ADAPTER_ELEMENT_TYPES[self.manifest.adapter_dtype]
+        for name, dtype in dtypes.items():
+            if dtype != ("tensor(float)" if name.endswith(SCALE_SUFFIX) else stored_dtype):
+                raise EdgeAdaptError(
+                    f"{path}: {name} is {dtype}, the backbone takes {self.manifest.adapter_dtype} adapters;"
+                    " re-export it"
+                )
         adapter = ort.LoraAdapter()
         adapter.Load(str(path))
         return adapter
