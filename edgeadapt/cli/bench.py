@@ -1,13 +1,213 @@
-"""`edgeadapt bench` (placeholder until its issue lands)."""
+"""`edgeadapt bench`: the benchmarks behind BENCHMARKS.md; raw JSON in benchmarks/results, summary.json merged."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
 
 import typer
 
-from edgeadapt.cli.common import not_yet_available
+from edgeadapt.cli.common import DataDirOption, WorkdirOption, console, optional_path
 
-app = typer.Typer(help="Benchmarks (not yet available).", no_args_is_help=True)
+app = typer.Typer(
+    help=(
+        "Benchmarks: edge latency / switch / disk / memory, accuracy PyTorch vs ONNX int8, ablations and stability."
+        " Each writes benchmarks/results/<name>.json and merges its headline figures into summary.json."
+    ),
+    no_args_is_help=True,
+)
+
+ResultsOption = typer.Option(
+    "benchmarks/results", "--out", help="Folder for <name>.json and summary.json (merged, not overwritten)."
+)
 
 
-@app.command("run")
-def run() -> None:
-    """Not yet available."""
-    not_yet_available("bench run")
+def _command(ctx: typer.Context) -> str:
+    """The full command behind a result, every setting spelled out (defaults included), for re-running it."""
+    parts = [ctx.command_path]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if getattr(param, "param_type_name", "") != "option" or value is None or value == [] or param.name == "workdir":
+            continue
+        flag = param.opts[0]
+        if param.is_flag:
+            parts += [flag] if value else []
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                parts += [flag, shlex.quote(str(item))]
+        else:
+            parts += [flag, shlex.quote(str(value))]
+    return " ".join(parts)
+
+
+EDGE_HELP = """Latency, language switch, disk and memory of every serving route, side by side in one run.
+
+Routes (batch 1, --seq-len tokens, p50/p95 over --repeats runs after warm-up, per --threads):
+PyTorch fp32 eager with peft; optimum ORTModelForQuestionAnswering on a merged int8 model (no soft prompt:
+optimum cannot carry one); edgeadapt externalized int8; edgeadapt merged int8. The runs are exported into
+--work (a temporary folder unless given; a later call with the same runs reuses it).
+
+Examples:
+
+  edgeadapt bench edge --runs yo --runs sw
+
+  edgeadapt bench edge --runs runs/yo --runs runs/sw --threads 1 --threads 2 --repeats 100 --seq-len 384
+
+  edgeadapt bench edge --runs yo --repeats 30 --work /tmp/bench-work --out benchmarks/results
+"""
+
+
+@app.command("edge", help=EDGE_HELP)
+def edge(
+    ctx: typer.Context,
+    runs: list[str] = typer.Option(..., "--runs", "--run", help="Target run: directory or language code; repeat."),
+    threads: list[int] = typer.Option([1, 2], "--threads", help="Intra-op threads; repeat for several."),
+    repeats: int = typer.Option(100, "--repeats", help="Timed runs per route and thread count."),
+    warmup: int = typer.Option(10, "--warmup", help="Unmeasured runs before timing."),
+    seq_len: int = typer.Option(384, "--seq-len", help="Tokens of the one input window (batch 1)."),
+    switch_repeats: int = typer.Option(30, "--switch-repeats", help="Language switches timed."),
+    session_repeats: int = typer.Option(5, "--session-repeats", help="New merged-graph sessions timed."),
+    work: str | None = typer.Option(None, "--work", help="Keep exports here and reuse them on the next call."),
+    out: str = ResultsOption,
+    workdir: str | None = WorkdirOption,
+) -> None:
+    from edgeadapt.bench.edge import EdgeSettings, run_edge_benchmark
+
+    settings = EdgeSettings(
+        threads=list(threads),
+        repeats=repeats,
+        warmup=warmup,
+        seq_len=seq_len,
+        switch_repeats=switch_repeats,
+        session_repeats=session_repeats,
+    )
+    result = run_edge_benchmark(
+        runs,
+        out_dir=Path(out),
+        work=optional_path(work),
+        workdir=workdir,
+        settings=settings,
+        command=_command(ctx),
+        on_step=lambda message: console.print(f"[dim]{message}[/]"),
+    )
+    from edgeadapt.bench.report import print_edge
+
+    print_edge(result, console)
+    console.print(f"written: {Path(out) / 'edge.json'}, {Path(out) / 'summary.json'}")
+
+
+ACCURACY_HELP = """EM/F1 of PyTorch fp32 against ONNX int8 (externalized and merged), zero-shot against adapted.
+
+Every target run is scored with its source run as the zero-shot baseline, on every --data set, in PyTorch
+(the evaluation runner) and through QAEngine on int8 bundles exported into --work.
+
+Examples:
+
+  edgeadapt bench accuracy --run yo --run sw --data afriqa:yo:test --data afriqa:sw:test --data tydiqa:sw:dev
+
+  edgeadapt bench accuracy --run yo --run sw --run de --xquad-all --data afriqa:yo:test --max-examples 200
+
+  edgeadapt bench accuracy --run yo --data afriqa:yo:test --int8-only
+"""
+
+
+@app.command("accuracy", help=ACCURACY_HELP)
+def accuracy(
+    ctx: typer.Context,
+    runs: list[str] = typer.Option(..., "--run", "--runs", help="Target run: directory or language code; repeat."),
+    data: list[str] = typer.Option([], "--data", help="QA dataset spec (e.g. afriqa:yo:test); repeat."),
+    xquad_all: bool = typer.Option(False, "--xquad-all", help="Add XQuAD in all ten languages."),
+    max_examples: int | None = typer.Option(None, "--max-examples", "-n", help="First N questions of each set."),
+    pytorch_only: bool = typer.Option(False, "--pytorch-only", help="Skip the ONNX int8 bundles."),
+    int8_only: bool = typer.Option(False, "--int8-only", help="Skip PyTorch fp32."),
+    batch_size: int = typer.Option(16, "--batch-size", help="Windows per forward pass."),
+    work: str | None = typer.Option(None, "--work", help="Keep the int8 bundles here and reuse them."),
+    out: str = ResultsOption,
+    workdir: str | None = WorkdirOption,
+    data_dir: str | None = DataDirOption,
+) -> None:
+    from edgeadapt.bench.accuracy import XQUAD_LANGS, run_accuracy_benchmark
+
+    specs = list(data) + ([f"xquad:{lang}" for lang in XQUAD_LANGS] if xquad_all else [])
+    result = run_accuracy_benchmark(
+        runs,
+        specs,
+        out_dir=Path(out),
+        work=optional_path(work),
+        workdir=workdir,
+        data_dir=data_dir,
+        max_examples=max_examples,
+        pytorch=not int8_only,
+        int8=not pytorch_only,
+        batch_size=batch_size,
+        command=_command(ctx),
+        on_step=lambda message: console.print(f"[dim]{message}[/]"),
+    )
+    from edgeadapt.bench.report import print_accuracy
+
+    print_accuracy(result, console)
+    console.print(f"written: {Path(out) / 'accuracy.json'}, {Path(out) / 'summary.json'}")
+
+
+ABLATIONS_HELP = """Train variants of the method for a language and score each: the ablation table and plot.
+
+Variants: full method; without prompt / alignment / L2 / synthetic data; prompt length k; lambda; synthetic
+ratio (plotted to PNG); --seeds adds the full method with other seeds and its stability score. Every variant
+gets the same --max-steps budget on top of one source run.
+
+Examples:
+
+  edgeadapt bench ablations --lang yo --max-steps 140 --data afriqa:yo:test
+
+  edgeadapt bench ablations --lang sw --only full --only no_prompt --only k5 --max-steps 40 -n 100
+
+  edgeadapt bench ablations --lang yo --only full --seeds 1 --seeds 2 --seeds 3   # stability over 3 seeds
+"""
+
+
+@app.command("ablations", help=ABLATIONS_HELP)
+def ablations(
+    ctx: typer.Context,
+    lang: str = typer.Option(..., "--lang", "-l", help="Target language to train the variants for."),
+    only: list[str] = typer.Option([], "--only", help="Variant names to run (default: all); repeat."),
+    seeds: list[int] = typer.Option([], "--seeds", help="Extra seeds of the full method (stability); repeat."),
+    max_steps: int = typer.Option(140, "--max-steps", help="Training steps of every variant (same budget)."),
+    data: list[str] = typer.Option([], "--data", help="Evaluation set (default: per language); repeat."),
+    max_examples: int | None = typer.Option(None, "--max-examples", "-n", help="First N questions of each set."),
+    source_run: str = typer.Option("en", "--source-run", help="Source run (directory or code) all variants share."),
+    backbone: str | None = typer.Option(None, "--backbone", help="Backbone (default: the source run's)."),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Training batch size (default: train's)."),
+    max_length: int | None = typer.Option(None, "--max-length", help="Training window length (default: train's)."),
+    work: str | None = typer.Option(None, "--work", help="Where variant runs go [default: <workdir>/ablations]."),
+    out: str = ResultsOption,
+    workdir: str | None = WorkdirOption,
+    data_dir: str | None = DataDirOption,
+) -> None:
+    from edgeadapt.bench.ablations import AblationSettings, run_ablations
+
+    settings = AblationSettings(
+        lang=lang,
+        variants=list(only),
+        seeds=list(seeds),
+        max_steps=max_steps,
+        datasets=list(data),
+        max_examples=max_examples,
+        batch_size=batch_size,
+        max_length=max_length,
+    )
+    result = run_ablations(
+        settings,
+        source_run=source_run,
+        backbone=backbone,
+        out_dir=Path(out),
+        work=optional_path(work),
+        workdir=workdir,
+        data_dir=data_dir,
+        command=_command(ctx),
+        on_step=lambda message: console.print(f"[dim]{message}[/]"),
+    )
+    from edgeadapt.bench.report import print_ablations
+
+    print_ablations(result, console)
+    written = Path(out) / f"ablations-{result['lang']}.json"
+    console.print(f"written: {written}, {Path(out) / 'summary.json'}")

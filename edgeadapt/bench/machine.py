@@ -1,0 +1,78 @@
+"""A description of the machine a benchmark ran on: CPU model, cores, memory, load, library versions."""
+
+from __future__ import annotations
+
+import os
+import platform
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+PACKAGES = ("edgeadapt", "onnxruntime", "torch", "transformers", "peft", "optimum", "optimum-onnx", "numpy")
+
+
+def cpu_model() -> str:
+    """The CPU's model name from ``/proc/cpuinfo`` (Linux), else what ``platform`` knows."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def cpu_flags() -> set[str]:
+    """The CPU feature flags (``avx2``, ``avx512_vnni``...) from ``/proc/cpuinfo``; empty elsewhere."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.exists():
+        return set()
+    for line in cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def memory_bytes() -> int | None:
+    """Total physical memory in bytes (``MemTotal``), or None where unknown."""
+    meminfo = Path("/proc/meminfo")
+    if meminfo.exists():
+        for line in meminfo.read_text(encoding="utf-8").splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    return None
+
+
+def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in names:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = "absent"
+    return versions
+
+
+def describe_machine() -> dict[str, Any]:
+    """Everything a reader needs to judge a timing: CPU, cores usable by this process, RAM, OS, load, versions."""
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count() or 0
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "usable_cores": usable,
+        "memory_bytes": memory_bytes(),
+        "os": f"{platform.system()} {platform.release()}",
+        "arch": platform.machine(),
+        "load_average_at_start": [round(x, 2) for x in load] if load else None,
+        "versions": package_versions(),
+    }
+
+
+def machine_line(machine: dict[str, Any]) -> str:
+    """One line for ``summary.json['machine']``: CPU, cores, RAM."""
+    ram = machine.get("memory_bytes")
+    ram_text = f", {ram / 2**30:.0f} GiB RAM" if ram else ""
+    return f"{machine['cpu']}, {machine['usable_cores']} cores{ram_text}, {machine['os']}"

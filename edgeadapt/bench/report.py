@@ -1,0 +1,51 @@
+"""Tables on the console (stderr) for the benchmark results; the JSON files hold every figure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+def _mb(value: int | None) -> str:
+    return "-" if value is None else f"{value / 1e6:,.1f}"
+
+
+def print_edge(result: dict[str, Any], console: Console) -> None:
+    """Latency per route and thread count, switch times, bundle sizes, peak memory."""
+    table = Table(title=f"latency, batch 1 x {result['settings']['seq_len']} tokens (ms)")
+    table.add_column("route")
+    for threads in result["latency_ms"]:
+        table.add_column(f"p50 {threads}t", justify="right")
+        table.add_column(f"p95 {threads}t", justify="right")
+    routes = next(iter(result["latency_ms"].values()))
+    for route in routes:
+        cells = []
+        for per_route in result["latency_ms"].values():
+            cells += [f"{per_route[route]['p50']:.2f}", f"{per_route[route]['p95']:.2f}"]
+        table.add_row(route, *cells)
+    console.print(table)
+    switch = result["switch_ms"]
+    names = ("adapter_swap", "same_language", "adapter_load_and_answer", "new_session")
+    parts = [f"{name} {switch[name]['p50']:.2f}" for name in names if name in switch]
+    console.print(f"switch {switch['from']} -> {switch['to']} (p50 ms): " + ", ".join(parts))
+    disk = result["bundle_bytes"]
+    sizes = Table(title="disk (MB)")
+    sizes.add_column("N languages", justify="right")
+    for column in ("externalized", "merged", "optimum_merged", "copies"):
+        sizes.add_column(column, justify="right")
+    for n in disk["externalized"]:
+        sizes.add_row(
+            n,
+            _mb(disk["externalized"][n]),
+            _mb(disk["merged"][n]),
+            _mb(disk["optimum_merged"][n]),
+            str(disk["copies"][n]),
+        )
+    console.print(sizes)
+    memory = result["peak_rss_bytes"]
+    console.print(
+        f"peak RSS serving {', '.join(memory['langs'])}: externalized {_mb(memory['externalized']['peak_rss_bytes'])}"
+        f" MB, merged {_mb(memory['merged']['peak_rss_bytes'])} MB"
+    )
