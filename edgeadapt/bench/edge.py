@@ -85,41 +85,16 @@ class Exports:
 
 
 # --- preparing the models ---------------------------------------------------------------------------------------
-def _bundle_is_current(bundle: Path, runs: list[Path], mode: str, seq_len: int) -> bool:
-    """A bundle left in the work folder by an earlier call with the same runs and settings is reused."""
-    from edgeadapt.bundle import read_manifest
-
-    if not (bundle / "manifest.json").exists():
-        return False
-    try:
-        manifest = read_manifest(bundle)
-    except EdgeAdaptError:
-        return False
-    exported = {Path(entry.run).resolve() for entry in manifest.languages.values()}
-    return (
-        manifest.mode == mode
-        and manifest.quantization == "int8"
-        and manifest.max_length == seq_len
-        and exported == {run.resolve() for run in runs}
-    )
-
-
 def prepare_exports(run_set, work: Path, seq_len: int, step: Step) -> Exports:
     """Export the runs as int8 bundles (externalized, merged) and as optimum's peer model, under ``work``."""
+    from edgeadapt.bench.exports import ensure_bundle
     from edgeadapt.bench.peer import QUANTIZED_FILE, export_peer, quantization_preset
-    from edgeadapt.export.pipeline import export_bundle
     from edgeadapt.training.runs import read_run
 
-    runs = [run_set.source, *run_set.targets.values()]
-    bundles = {}
-    for mode, name in (("externalize", "externalized"), ("merge", "merged")):
-        bundle = work / name
-        if _bundle_is_current(bundle, runs, mode, seq_len):
-            step(f"reusing the {name} int8 bundle in {bundle}")
-        else:
-            step(f"exporting the {name} int8 bundle (edgeadapt export --mode {mode} --quantize int8)")
-            export_bundle(list(run_set.targets.values()), work, bundle, quantize="int8", mode=mode, max_length=seq_len)
-        bundles[name] = bundle
+    bundles = {
+        name: ensure_bundle(run_set, work / name, mode, "int8", seq_len, step)
+        for mode, name in (("externalize", "externalized"), ("merge", "merged"))
+    }
     primary = next(iter(run_set.targets.values()))
     preset = quantization_preset(cpu_flags())
     peer_dir = work / "optimum"

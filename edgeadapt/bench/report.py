@@ -49,3 +49,23 @@ def print_edge(result: dict[str, Any], console: Console) -> None:
         f"peak RSS serving {', '.join(memory['langs'])}: externalized {_mb(memory['externalized']['peak_rss_bytes'])}"
         f" MB, merged {_mb(memory['merged']['peak_rss_bytes'])} MB"
     )
+
+
+def _cell(row: dict[str, Any], route: str) -> str:
+    return f"{row[route]['em']:.1f} / {row[route]['f1']:.1f}" if route in row else "-"
+
+
+def print_accuracy(result: dict[str, Any], console: Console) -> None:
+    """EM / F1 per run and dataset, for each route measured."""
+    routes = result["settings"]["routes"]
+    table = Table(title=f"EM / F1 (quantization: {result['settings']['quantization']})")
+    table.add_column("run")
+    table.add_column("dataset")
+    for route in routes:
+        table.add_column(route, justify="right")
+    table.add_column("n", justify="right")
+    for row in result["rows"]:
+        label = f"{row['run_lang']} (zero-shot)" if row["zero_shot"] else row["run_lang"]
+        count = next((row[route]["count"] for route in routes if route in row), 0)
+        table.add_row(label, row["dataset"], *[_cell(row, route) for route in routes], str(count))
+    console.print(table)

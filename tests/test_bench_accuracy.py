@@ -1,0 +1,87 @@
+"""edgeadapt bench accuracy on the tiny backbone and the sample data: PyTorch and ONNX scored alike."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from run_factory import make_source_run, make_target_run
+
+from edgeadapt.cli.app import main
+
+SPECS = ["afriqa:yo:test", "xquad:en"]
+
+
+@pytest.fixture(scope="module")
+def tiny_runs(tiny_backbone: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("accuracy-runs")
+    source = make_source_run(tiny_backbone, root / "en")
+    return {"en": source, "yo": make_target_run(tiny_backbone, source, root / "yo", "yo", prompt_len=3)}
+
+
+def _run(args: list[str], capsys) -> tuple[int, str]:
+    try:
+        main(args)
+        return 0, capsys.readouterr().err
+    except SystemExit as exc:
+        return int(exc.code or 0), capsys.readouterr().err
+
+
+def test_onnx_fp32_scores_equal_pytorch_and_summary_has_every_key(tiny_runs, tmp_path: Path, capsys) -> None:
+    """fp32 bundles give PyTorch's logits, so every score must match: the harness compares like with like."""
+    out = tmp_path / "results"
+    args = ["bench", "accuracy", "--run", str(tiny_runs["yo"]), "--quantize", "none", "-n", "6", "--out", str(out)]
+    for spec in SPECS:
+        args += ["--data", spec]
+    code, err = _run(args, capsys)
+    assert code == 0, err
+    result = json.loads((out / "accuracy.json").read_text())
+    rows = {(row["run_lang"], row["dataset"]): row for row in result["rows"]}
+    assert set(rows) == {(lang, spec) for lang in ("en", "yo") for spec in SPECS}
+    assert rows[("en", "afriqa:yo:test")]["zero_shot"] and not rows[("en", "xquad:en")]["zero_shot"]
+    assert rows[("yo", "afriqa:yo:test")]["question_lang"] == "yo"
+    assert rows[("yo", "afriqa:yo:test")]["answer_lang"] == "en"
+    for row in rows.values():
+        for route in ("pytorch_fp32", "onnx_externalized", "onnx_merged"):
+            assert row[route]["count"] == 6 and 0 <= row[route]["em"] <= row[route]["f1"] <= 100
+        assert row["onnx_externalized"]["f1"] == pytest.approx(row["pytorch_fp32"]["f1"], abs=1e-6)
+        assert row["onnx_merged"]["f1"] == pytest.approx(row["pytorch_fp32"]["f1"], abs=1e-6)
+        assert row["f1_delta_onnx_externalized"] == pytest.approx(0.0, abs=1e-6)
+    summary = json.loads((out / "summary.json").read_text())
+    entry = summary["accuracy"]["afriqa:yo:test"]
+    assert entry["run"] == "yo" and set(entry) >= {"zero_shot", "adapted", "adapted_onnx_fp32", "zero_shot_onnx_fp32"}
+    assert entry["adapted"]["f1"] == rows[("yo", "afriqa:yo:test")]["pytorch_fp32"]["f1"]
+    assert summary["english_retention"]["xquad:en"]["yo"]["before_f1"] == rows[("en", "xquad:en")]["pytorch_fp32"]["f1"]
+    assert "yo" in summary["accuracy_by_run"] and summary["machine"]
+    assert "EM / F1" in err
+
+
+def test_int8_bundles_are_scored_and_deltas_reported(tiny_runs, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "results"
+    args = ["bench", "accuracy", "--run", "yo", "--data", "afriqa:yo:test", "-n", "4", "--out", str(out)]
+    args += ["--workdir", str(tiny_runs["yo"].parent.parent), "--work", str(tmp_path / "work")]
+    (tiny_runs["yo"].parent.parent / "runs").mkdir(exist_ok=True)
+    link = tiny_runs["yo"].parent.parent / "runs" / "yo"
+    if not link.exists():
+        link.symlink_to(tiny_runs["yo"])
+    code, err = _run(args, capsys)
+    assert code == 0, err
+    summary = json.loads((out / "summary.json").read_text())
+    entry = summary["accuracy"]["afriqa:yo:test"]
+    assert set(entry) >= {"zero_shot", "zero_shot_int8", "adapted", "adapted_int8", "adapted_int8_merged"}
+    delta = summary["int8_f1_delta"]["yo"]["afriqa:yo:test"]
+    assert set(delta) == {"externalized", "merged"} and all(-100 <= value <= 100 for value in delta.values())
+    code, err = _run(args + ["--int8-only"], capsys)
+    assert code == 0 and "reusing the externalize int8 bundle" in err
+    assert "pytorch_fp32" not in json.loads((out / "accuracy.json").read_text())["rows"][0]
+
+
+def test_bad_requests_are_one_line_errors(tiny_runs, tmp_path: Path, capsys) -> None:
+    code, err = _run(["bench", "accuracy", "--run", str(tiny_runs["yo"]), "--out", str(tmp_path)], capsys)
+    assert code == 2 and "error: no dataset given" in err
+    code, err = _run(["bench", "accuracy", "--run", str(tiny_runs["en"]), "--data", "xquad:en"], capsys)
+    assert code == 2 and "needs at least one target-language run" in err
+    args = ["bench", "accuracy", "--run", str(tiny_runs["yo"]), "--data", "xquad:en", "--int8-only", "--pytorch-only"]
+    code, err = _run(args, capsys)
+    assert code == 2 and "exclude each other" in err
