@@ -69,3 +69,24 @@ def print_accuracy(result: dict[str, Any], console: Console) -> None:
         count = next((row[route]["count"] for route in routes if route in row), 0)
         table.add_row(label, row["dataset"], *[_cell(row, route) for route in routes], str(count))
     console.print(table)
+
+
+def print_ablations(result: dict[str, Any], console: Console) -> None:
+    """F1 / EM of every variant on every evaluation set, the stability score, the plots written."""
+    datasets = result["settings"]["datasets"]
+    table = Table(title=f"ablations, {result['lang']} ({result['settings']['max_steps']} steps each)")
+    table.add_column("variant")
+    for spec in datasets:
+        table.add_column(f"{spec} EM / F1", justify="right")
+    table.add_column("same run as")
+    for name, variant in result["variants"].items():
+        cells = [f"{variant['scores'][s]['em']:.1f} / {variant['scores'][s]['f1']:.1f}" for s in datasets]
+        table.add_row(name, *cells, variant["same_run_as"] or "")
+    console.print(table)
+    stability = result["stability"]
+    if stability["method"]:
+        parts = [f"{spec} {value['score']:.3f}" for spec, value in stability["method"].items()]
+        console.print(f"stability over seeds {stability['seeds']}: " + ", ".join(parts))
+    console.print(f"full fine-tuning baseline: {stability['full_finetune_note']}")
+    for setting, name in result["plots"].items():
+        console.print(f"plot of F1 against {setting}: {name}")

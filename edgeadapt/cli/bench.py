@@ -180,6 +180,7 @@ def ablations(
     backbone: str | None = typer.Option(None, "--backbone", help="Backbone (default: the source run's)."),
     batch_size: int | None = typer.Option(None, "--batch-size", help="Training batch size (default: train's)."),
     max_length: int | None = typer.Option(None, "--max-length", help="Training window length (default: train's)."),
+    doc_stride: int | None = typer.Option(None, "--doc-stride", help="Training window overlap (default: train's)."),
     work: str | None = typer.Option(None, "--work", help="Where variant runs go [default: <workdir>/ablations]."),
     out: str = ResultsOption,
     workdir: str | None = WorkdirOption,
@@ -196,6 +197,7 @@ def ablations(
         max_examples=max_examples,
         batch_size=batch_size,
         max_length=max_length,
+        doc_stride=doc_stride,
     )
     result = run_ablations(
         settings,

@@ -1,0 +1,278 @@
+"""Ablations and stability of the method for one language: train variants with one step budget, score each.
+
+Every variant is a target stage trained by :func:`edgeadapt.training.stages.train` on top of one shared source
+run, with settings overridden (no prompt, no alignment, no L2, no synthetic data, prompt length k, lambda,
+synthetic ratio); variants whose settings coincide (``lambda0`` and ``no_align``, ``ratio0.4`` and ``full``...)
+are trained once. ``--seeds`` trains the full method with other seeds and measures its stability score
+(:mod:`edgeadapt.evaluation.stability`). A finished variant run with the same settings is reused, so an
+interrupted sweep continues where it stopped.
+
+Full fine-tuning of the whole backbone (the paper's stability baseline) is not offered by the training
+library (its backbone is always frozen): the result says so instead of inventing a number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from edgeadapt.bench.machine import describe_machine
+from edgeadapt.bench.results import DEFAULT_RESULTS_DIR, SUMMARY_FILE, merge_summary, read_json, write_result
+from edgeadapt.errors import EdgeAdaptError
+
+VARIANTS: dict[str, dict[str, Any]] = {
+    "full": {},
+    "no_prompt": {"prompt_len": 0},
+    "no_align": {"align_weight": 0.0},
+    "no_l2": {"l2_weight": 0.0},
+    "no_synthetic": {"synthetic_ratio": 0.0},
+    **{f"k{k}": {"prompt_len": k} for k in (5, 10, 20, 50)},
+    **{f"lambda{w:g}": {"align_weight": w} for w in (0.0, 0.1, 0.5, 1.0, 2.0)},
+    **{f"ratio{r:g}": {"synthetic_ratio": r} for r in (0.0, 0.2, 0.4, 0.6)},
+}
+SWEEPS = {"prompt_len": "k", "align_weight": "lambda", "synthetic_ratio": "ratio"}
+"""Setting -> prefix of the variants that sweep it (each sweep is plotted against F1)."""
+
+DEFAULT_EVAL = {"yo": ["afriqa:yo:test"], "sw": ["afriqa:sw:test", "tydiqa:sw:dev"]}
+FULL_FINETUNE_NOTE = (
+    "not measured: edgeadapt's training library always freezes the backbone (LoRA + prompt only); a full"
+    " fine-tuning baseline needs a TrainConfig option that unfreezes every encoder weight (and a run format that"
+    " saves the whole encoder as safetensors) in edgeadapt/training"
+)
+
+Step = Callable[[str], None]
+
+
+@dataclass
+class AblationSettings:
+    """Which variants, seeds, step budget and evaluation sets."""
+
+    lang: str
+    variants: list[str] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)
+    max_steps: int = 140
+    datasets: list[str] = field(default_factory=list)
+    max_examples: int | None = None
+    batch_size: int | None = None
+    max_length: int | None = None
+    doc_stride: int | None = None
+
+    def chosen(self) -> list[str]:
+        names = self.variants or list(VARIANTS)
+        unknown = [name for name in names if name not in VARIANTS]
+        if unknown:
+            raise EdgeAdaptError(f"unknown variant(s) {', '.join(unknown)}: choose from {', '.join(VARIANTS)}")
+        if self.max_steps < 1:
+            raise EdgeAdaptError("--max-steps must be at least 1")
+        return list(dict.fromkeys(names))
+
+
+def base_config(settings: AblationSettings, backbone: str):
+    """The full method's settings for this sweep (the training defaults, with the sweep's budget and sizes)."""
+    from edgeadapt.training.config import TrainConfig
+
+    config = TrainConfig(lang=settings.lang, stage="target", backbone=backbone, max_steps=settings.max_steps)
+    sizes = {"batch_size": settings.batch_size, "max_length": settings.max_length, "doc_stride": settings.doc_stride}
+    return replace(config, **{key: value for key, value in sizes.items() if value is not None})
+
+
+def _key(config) -> str:
+    import json
+
+    return json.dumps({k: v for k, v in config.to_json().items() if k != "save_every"}, sort_keys=True)
+
+
+def plan_runs(settings: AblationSettings, backbone: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """(run name -> TrainConfig) of the runs to train, and (variant -> run name) for every variant and seed."""
+    base = base_config(settings, backbone)
+    configs: dict[str, Any] = {}
+    owner: dict[str, str] = {}
+    by_key: dict[str, str] = {}
+    wanted = [(name, replace(base, **VARIANTS[name])) for name in settings.chosen()]
+    wanted += [(f"full_seed{seed}", replace(base, seed=seed)) for seed in settings.seeds]
+    for name, config in wanted:
+        key = _key(config)
+        if key not in by_key:
+            by_key[key] = name
+            configs[name] = config
+        owner[name] = by_key[key]
+    return configs, owner
+
+
+def _finished_with(run_dir: Path, config) -> bool:
+    from edgeadapt.training.config import TrainConfig
+    from edgeadapt.training.runs import RUN_FILE, read_run
+
+    if not (run_dir / RUN_FILE).exists():
+        return False
+    recorded = TrainConfig.from_json(read_run(run_dir).get("config", {}))
+    return not recorded.differences(config, ignore=("save_every", "backbone"))
+
+
+def train_variants(
+    configs: dict[str, Any], work: Path, source: Path, data_dir: str | None, step: Step
+) -> dict[str, dict[str, Any]]:
+    """Train (or reuse) every planned run; name -> {run, trained, seconds, final_losses}."""
+    from edgeadapt.training.runs import read_run
+    from edgeadapt.training.stages import train
+
+    done: dict[str, dict[str, Any]] = {}
+    for index, (name, config) in enumerate(configs.items(), start=1):
+        run_dir = work / name
+        reused = _finished_with(run_dir, config)
+        if reused:
+            step(f"[{index}/{len(configs)}] {name}: reusing the finished run in {run_dir}")
+        else:
+            step(f"[{index}/{len(configs)}] {name}: training {config.max_steps} steps")
+            train(config, data_dir=data_dir, run_dir=run_dir, source_dir=source)
+        info = read_run(run_dir)
+        done[name] = {
+            "run": str(run_dir),
+            "reused": reused,
+            "train_seconds": info.get("train_seconds"),
+            "final_losses": info.get("final_losses"),
+        }
+    return done
+
+
+def _scores_by_run(report) -> dict[str, dict[str, dict[str, float]]]:
+    scores: dict[str, dict[str, dict[str, float]]] = {}
+    for row in report.rows:
+        scores.setdefault(row.run, {})[row.dataset] = {"em": row.em, "f1": row.f1, "count": row.count}
+    return scores
+
+
+def sweep_points(variants: dict[str, dict[str, Any]], setting: str) -> list[tuple[float, str]]:
+    """(value, variant) of the variants that sweep ``setting``, sorted by value."""
+    prefix = SWEEPS[setting]
+    points = [
+        (float(VARIANTS[name][setting]), name)
+        for name in variants
+        if name.startswith(prefix) and setting in VARIANTS.get(name, {}) and name[len(prefix) :][:1].isdigit()
+    ]
+    return sorted(points)
+
+
+def plot_sweep(variants: dict[str, dict[str, Any]], setting: str, path: Path, lang: str) -> Path | None:
+    """F1 against the swept setting, one line per dataset; None when fewer than two points exist."""
+    points = sweep_points(variants, setting)
+    if len(points) < 2:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from edgeadapt.fileio import atomic_path
+
+    figure, axis = plt.subplots(figsize=(5, 3.5))
+    datasets = list(variants[points[0][1]]["scores"])
+    for spec in datasets:
+        axis.plot([v for v, _ in points], [variants[n]["scores"][spec]["f1"] for _, n in points], "o-", label=spec)
+    axis.set_xlabel({"synthetic_ratio": "synthetic share of each batch", "align_weight": "lambda"}.get(setting, "k"))
+    axis.set_ylabel("F1")
+    axis.set_title(f"{lang}: F1 against {setting}")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=120)
+    plt.close(figure)
+    return path
+
+
+def run_ablations(
+    settings: AblationSettings,
+    *,
+    source_run: str = "en",
+    backbone: str | None = None,
+    out_dir: Path = DEFAULT_RESULTS_DIR,
+    work: Path | None = None,
+    workdir: str | None = None,
+    data_dir: str | None = None,
+    command: str = "",
+    on_step: Step | None = None,
+) -> dict[str, Any]:
+    """Train and score every variant; write ``ablations-<lang>.json`` and plots; merge the summary."""
+    from edgeadapt import paths
+    from edgeadapt.data.languages import normalize_lang
+    from edgeadapt.evaluation.runner import evaluate_runs, resolve_run_dir
+    from edgeadapt.training.runs import read_run
+
+    step = on_step or (lambda message: None)
+    lang = normalize_lang(settings.lang).code
+    settings = replace(settings, lang=lang)
+    source = resolve_run_dir(source_run, workdir).resolve()
+    source_info = read_run(source)
+    if source_info["stage"] != "source":
+        raise EdgeAdaptError(f"--source-run {source} is a {source_info['stage']} run: give the English source run")
+    datasets = settings.datasets or DEFAULT_EVAL.get(lang, [])
+    if not datasets:
+        raise EdgeAdaptError(f"no default evaluation set for '{lang}': pass --data (e.g. --data xquad:{lang})")
+    machine = describe_machine()
+    configs, owner = plan_runs(settings, backbone or source_info["backbone"]["path"])
+    work_dir = Path(work) if work is not None else paths.workdir(workdir) / "ablations" / lang
+    work_dir.mkdir(parents=True, exist_ok=True)
+    trained = train_variants(configs, work_dir, source, data_dir, step)
+    seed_runs = list(dict.fromkeys(owner[name] for name in owner if name.startswith("full_seed")))
+    plain_runs = [name for name in configs if name not in seed_runs]
+    scores: dict[str, dict[str, dict[str, float]]] = {}
+    options = {"data_dir": data_dir, "max_examples": settings.max_examples, "show_progress": True}
+    if plain_runs:
+        step(f"scoring {len(plain_runs)} variant run(s) on {', '.join(datasets)}")
+        scores.update(_scores_by_run(evaluate_runs([trained[n]["run"] for n in plain_runs], datasets, **options)))
+    stability: dict[str, Any] = {}
+    if seed_runs:
+        step(f"scoring {len(seed_runs)} seed run(s) and their stability")
+        report = evaluate_runs([trained[n]["run"] for n in seed_runs], datasets, **options)
+        scores.update(_scores_by_run(report))
+        stability = {spec: value.to_dict() for spec, value in report.stability.items()}
+    variants = {
+        name: {
+            "overrides": VARIANTS.get(name, {"seed": configs[owner[name]].seed}),
+            "same_run_as": owner[name] if owner[name] != name else None,
+            **trained[owner[name]],
+            "scores": scores[trained[owner[name]]["run"]],
+        }
+        for name in owner
+    }
+    plots = {}
+    for setting in SWEEPS:
+        plotted = plot_sweep(variants, setting, Path(out_dir) / f"ablations-{lang}-{setting}.png", lang)
+        if plotted is not None:
+            plots[setting] = plotted.name
+    result = {
+        "benchmark": "ablations",
+        "lang": lang,
+        "command": command,
+        "machine": machine,
+        "backbone": source_info["backbone"],
+        "source_run": str(source),
+        "settings": {
+            "max_steps": settings.max_steps,
+            "datasets": datasets,
+            "max_examples": settings.max_examples,
+            "seeds": settings.seeds,
+            "base_config": base_config(settings, backbone or source_info["backbone"]["path"]).to_json(),
+        },
+        "variants": variants,
+        "stability": {
+            "method": stability or None,
+            "seeds": settings.seeds,
+            "full_finetune": None,
+            "full_finetune_note": FULL_FINETUNE_NOTE,
+        },
+        "plots": plots,
+    }
+    write_result(Path(out_dir), f"ablations-{lang}", result)
+    summary = read_json(Path(out_dir) / SUMMARY_FILE)
+    ablations = summary.get("ablations", {})
+    ablations[lang] = {name: {spec: s["f1"] for spec, s in v["scores"].items()} for name, v in variants.items()}
+    overall = summary.get("stability", {})
+    overall = {"method": dict(overall.get("method") or {}), "full_finetune": None, "note": FULL_FINETUNE_NOTE}
+    if stability:
+        overall["method"][lang] = {spec: value["score"] for spec, value in stability.items()}
+    merge_summary(Path(out_dir), f"ablations-{lang}", {"ablations": ablations, "stability": overall}, machine)
+    return result

@@ -1,0 +1,69 @@
+"""edgeadapt bench ablations at tiny scale: variants trained with one budget, deduplicated, scored, plotted."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from run_factory import make_source_run
+from test_train_support import write_tiny_data
+
+from edgeadapt.bench.ablations import AblationSettings, plan_runs
+from edgeadapt.cli.app import main
+
+
+def test_variants_with_the_same_settings_share_one_run() -> None:
+    configs, owner = plan_runs(AblationSettings(lang="yo", seeds=[13, 2], max_steps=3), "backbone")
+    assert owner["lambda0"] == "no_align" and owner["ratio0"] == "no_synthetic"
+    assert owner["lambda0.5"] == "full" and owner["ratio0.4"] == "full" and owner["full_seed13"] == "full"
+    assert owner["full_seed2"] == "full_seed2" and configs["full_seed2"].seed == 2
+    assert configs["no_prompt"].prompt_len == 0 and configs["k50"].prompt_len == 50
+    assert configs["no_l2"].l2_weight == 0.0 and configs["lambda2"].align_weight == 2.0
+    assert all(config.max_steps == 3 for config in configs.values())
+    assert len(configs) == len(owner) - 5
+
+
+def test_bench_ablations_trains_scores_and_plots(tiny_backbone: Path, tmp_path: Path, capsys) -> None:
+    data = write_tiny_data(tmp_path / "data")
+    source = make_source_run(tiny_backbone, tmp_path / "runs" / "en")
+    out, work = tmp_path / "results", tmp_path / "ablations"
+    common = ["bench", "ablations", "--lang", "yo", "--source-run", str(source), "--max-steps", "2"]
+    common += ["--batch-size", "4", "--max-length", "64", "--doc-stride", "16", "-n", "4"]
+    common += ["--data", "afriqa:yo:test", "--data-dir", str(data), "--work", str(work), "--out", str(out)]
+    args = common + ["--only", "full", "--only", "no_prompt", "--only", "ratio0", "--only", "ratio0.4"]
+    args += ["--seeds", "13", "--seeds", "2"]
+    assert _run(args) in (0, None), capsys.readouterr().err
+    err = capsys.readouterr().err
+    result = json.loads((out / "ablations-yo.json").read_text())
+    variants = result["variants"]
+    assert set(variants) == {"full", "no_prompt", "ratio0", "ratio0.4", "full_seed13", "full_seed2"}
+    assert (
+        variants["ratio0.4"]["same_run_as"] == "full" and variants["ratio0.4"]["scores"] == variants["full"]["scores"]
+    )
+    for name, variant in variants.items():
+        score = variant["scores"]["afriqa:yo:test"]
+        assert score["count"] == 4 and 0 <= score["em"] <= score["f1"] <= 100, name
+    runs = {name: json.loads((work / name / "run.json").read_text()) for name in ("full", "no_prompt", "ratio0")}
+    assert runs["no_prompt"]["prompt_len"] == 0 and runs["full"]["prompt_len"] == 16
+    assert runs["ratio0"]["config"]["synthetic_ratio"] == 0.0 and runs["full"]["steps"] == 2
+    stability = result["stability"]
+    assert (
+        0 <= stability["method"]["afriqa:yo:test"]["score"] <= 1 and stability["method"]["afriqa:yo:test"]["runs"] == 2
+    )
+    assert stability["full_finetune"] is None and "freezes the backbone" in stability["full_finetune_note"]
+    assert result["plots"] == {"synthetic_ratio": "ablations-yo-synthetic_ratio.png"}
+    assert (out / "ablations-yo-synthetic_ratio.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["ablations"]["yo"]) == set(variants) and "yo" in summary["stability"]["method"]
+    assert "ablations, yo" in err
+    # a second call reuses the finished run
+    assert _run(common + ["--only", "full"]) in (0, None)
+    assert "full: reusing the finished run" in capsys.readouterr().err
+
+
+def _run(args: list[str]) -> int | None:
+    try:
+        main(args)
+    except SystemExit as exc:
+        return exc.code
+    return None
