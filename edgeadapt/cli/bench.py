@@ -40,21 +40,25 @@ def _command(ctx: typer.Context) -> str:
     return " ".join(parts)
 
 
-EDGE_HELP = """Latency, language switch, disk and memory of every serving route, side by side in one run.
-
-Routes (batch 1, --seq-len tokens, p50/p95 over --repeats runs after warm-up, per --threads):
-PyTorch fp32 eager with peft; optimum ORTModelForQuestionAnswering on a merged int8 model (no soft prompt:
-optimum cannot carry one); edgeadapt externalized int8; edgeadapt merged int8. The runs are exported into
---work (a temporary folder unless given; a later call with the same runs reuses it).
-
-Examples:
-
-  edgeadapt bench edge --runs yo --runs sw
-
-  edgeadapt bench edge --runs runs/yo --runs runs/sw --threads 1 --threads 2 --repeats 100 --seq-len 384
-
-  edgeadapt bench edge --runs yo --repeats 30 --work /tmp/bench-work --out benchmarks/results
-"""
+EDGE_HELP = (
+    "Latency, language switch, disk and memory of every serving route, side by side in one run.\n"
+    "\n"
+    "Routes (batch 1, --seq-len tokens, p50/p95 over --repeats runs after warm-up, per --threads): "
+    "PyTorch fp32 eager with peft; optimum ORTModelForQuestionAnswering on a merged int8 model (no soft "
+    "prompt: optimum cannot carry one); edgeadapt externalized int8; edgeadapt merged int8. Also: "
+    "language switch (adapter swap vs new session), disk for N = 1, 3, 10 languages, peak RSS of a "
+    "process serving 3 languages. The runs are exported into --work (a temporary folder unless given; a "
+    "later call with the same runs reuses it).\n"
+    "\n"
+    "Examples:\n"
+    "\n"
+    "  edgeadapt bench edge --runs yo --runs sw\n"
+    "\n"
+    "  edgeadapt bench edge --runs runs/yo --runs runs/sw --threads 1 --threads 2 --repeats 100 --seq-len"
+    " 384\n"
+    "\n"
+    "  edgeadapt bench edge --runs yo --repeats 30 --work /tmp/bench-work --out benchmarks/results\n"
+)
 
 
 @app.command("edge", help=EDGE_HELP)
@@ -96,19 +100,23 @@ def edge(
     console.print(f"written: {Path(out) / 'edge.json'}, {Path(out) / 'summary.json'}")
 
 
-ACCURACY_HELP = """EM/F1 of PyTorch fp32 against ONNX int8 (externalized and merged), zero-shot against adapted.
-
-Every target run is scored with its source run as the zero-shot baseline, on every --data set, in PyTorch
-(the evaluation runner) and through QAEngine on int8 bundles exported into --work.
-
-Examples:
-
-  edgeadapt bench accuracy --run yo --run sw --data afriqa:yo:test --data afriqa:sw:test --data tydiqa:sw:dev
-
-  edgeadapt bench accuracy --run yo --run sw --run de --xquad-all --data afriqa:yo:test --max-examples 200
-
-  edgeadapt bench accuracy --run yo --data afriqa:yo:test --int8-only
-"""
+ACCURACY_HELP = (
+    "EM/F1 of PyTorch fp32 against ONNX int8 (externalized and merged), zero-shot against adapted.\n"
+    "\n"
+    "Every target run is scored with its source run as the zero-shot baseline, on every --data set, in "
+    "PyTorch (the evaluation runner) and through QAEngine on int8 bundles (externalized and merged) "
+    "exported into --work.\n"
+    "\n"
+    "Examples:\n"
+    "\n"
+    "  edgeadapt bench accuracy --run yo --run sw --data afriqa:yo:test --data afriqa:sw:test --data "
+    "tydiqa:sw:dev\n"
+    "\n"
+    "  edgeadapt bench accuracy --run yo --run sw --run de --xquad-all --data afriqa:yo:test --max-"
+    "examples 200\n"
+    "\n"
+    "  edgeadapt bench accuracy --run yo --data afriqa:yo:test --int8-only\n"
+)
 
 
 @app.command("accuracy", help=ACCURACY_HELP)
@@ -151,20 +159,23 @@ def accuracy(
     console.print(f"written: {Path(out) / 'accuracy.json'}, {Path(out) / 'summary.json'}")
 
 
-ABLATIONS_HELP = """Train variants of the method for a language and score each: the ablation table and plot.
-
-Variants: full method; without prompt / alignment / L2 / synthetic data; prompt length k; lambda; synthetic
-ratio (plotted to PNG); --seeds adds the full method with other seeds and its stability score. Every variant
-gets the same --max-steps budget on top of one source run.
-
-Examples:
-
-  edgeadapt bench ablations --lang yo --max-steps 140 --data afriqa:yo:test
-
-  edgeadapt bench ablations --lang sw --only full --only no_prompt --only k5 --max-steps 40 -n 100
-
-  edgeadapt bench ablations --lang yo --only full --seeds 1 --seeds 2 --seeds 3   # stability over 3 seeds
-"""
+ABLATIONS_HELP = (
+    "Train variants of the method for a language and score each: the ablation table and plot.\n"
+    "\n"
+    "Variants: full, no_prompt, no_align, no_l2, no_synthetic, k5 k10 k20 k50, lambda0 lambda0.1 "
+    "lambda0.5 lambda1 lambda2, ratio0 ratio0.2 ratio0.4 ratio0.6 (the ratio curve is plotted to PNG). "
+    "--seeds adds the full method with other seeds and its stability score. Every variant gets the same "
+    "--max-steps budget on top of one source run; finished variant runs are reused.\n"
+    "\n"
+    "Examples:\n"
+    "\n"
+    "  edgeadapt bench ablations --lang yo --max-steps 140 --data afriqa:yo:test\n"
+    "\n"
+    "  edgeadapt bench ablations --lang sw --only full --only no_prompt --only k5 --max-steps 40 -n 100\n"
+    "\n"
+    "  edgeadapt bench ablations --lang yo --only full --seeds 1 --seeds 2 --seeds 3   # stability over 3"
+    " seeds\n"
+)
 
 
 @app.command("ablations", help=ABLATIONS_HELP)
