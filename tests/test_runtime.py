@@ -163,7 +163,8 @@ def test_ask_cli_prints_json(bundle, tmp_path, capsys):
         main([*args, "--context-file", str(context_file), "--json"])
     assert exit_info.value.code in (0, None)
     record = json.loads(capsys.readouterr().out)
-    assert set(record) == {"answer", "score", "start", "end", "lang", "latency_ms"}
+    assert set(record) == {"answer", "score", "start", "end", "lang", "latency_ms", "load_ms"}
+    assert record["load_ms"] > 0
     assert record["lang"] == "yo" and record["answer"] == LONG_CONTEXT[record["start"] : record["end"]]
     with pytest.raises(SystemExit) as exit_info:
         main([*args, "--context", CONTEXT])

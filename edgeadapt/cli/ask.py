@@ -38,14 +38,17 @@ def ask(
     context_file: Path | None = typer.Option(None, "--context-file", help="Read the context from a UTF-8 file."),
     lang: str = typer.Option("en", "--lang", "-l", help="Language of the question (one the bundle holds)."),
     bundle: Path | None = typer.Option(None, "--bundle", "-b", help="Bundle directory (default: <workdir>/export)."),
-    as_json: bool = typer.Option(False, "--json", help="Print answer, score, span, language and latency as JSON."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print answer, score, span, language, latency and bundle load time as JSON."
+    ),
+    mobile: bool = typer.Option(False, "--mobile", help="Run the .ort graphs of a bundle exported with --mobile."),
     workdir: Path | None = WorkdirOption,
 ) -> None:
     from edgeadapt.paths import export_dir
     from edgeadapt.runtime import QAEngine
 
     text = _read_context(context, context_file)
-    engine = QAEngine(bundle or export_dir(workdir))
+    engine = QAEngine(bundle or export_dir(workdir), mobile=mobile)
     answer = engine.answer(question, text, lang=lang)
     if as_json:
         data = asdict(answer)
@@ -56,6 +59,7 @@ def ask(
             "end": data["end"],
             "lang": data["lang"],
             "latency_ms": round(data["latency_ms"], 3),
+            "load_ms": round(engine.load_seconds * 1000.0, 3),
         }
         typer.echo(json.dumps(record, ensure_ascii=False))
     else:
