@@ -76,7 +76,9 @@ def train(
     max_steps: int | None = typer.Option(None, "--max-steps", help="Steps per stage (default: 220 en, 140 other)."),
     epochs: float | None = typer.Option(None, "--epochs", help="Passes over the task data (instead of --max-steps)."),
     max_examples: int | None = typer.Option(None, "--max-examples", help="Use a seeded sample of the QA examples."),
-    lr: float = typer.Option(_D.lr, "--lr", help="AdamW learning rate (linear warm-up and decay)."),
+    lr: float | None = typer.Option(
+        None, "--lr", help="AdamW learning rate, linear warm-up and decay (default: 3e-3 for en, 1e-3 otherwise)."
+    ),
     batch_size: int = typer.Option(_D.batch_size, "--batch-size", help="Global batch size (split over processes)."),
     max_length: int = typer.Option(_D.max_length, "--max-length", help="Tokens per window."),
     doc_stride: int = typer.Option(_D.doc_stride, "--doc-stride", help="Context tokens shared by adjacent windows."),

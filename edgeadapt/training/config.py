@@ -22,6 +22,10 @@ DEFAULT_TARGET_STEPS = 140
 SOURCE_LORA_TARGETS = ("query", "key", "value", "dense")
 TARGET_LORA_TARGETS = ("query", "value")
 
+# learning rates: the source stage learns QA from scratch; the target stage adjusts a working model
+SOURCE_LR = 3e-3
+TARGET_LR = 1e-3
+
 
 @dataclass
 class TrainConfig:
@@ -46,7 +50,7 @@ class TrainConfig:
     freeze: list[str] = field(default_factory=list)
     max_steps: int | None = None
     epochs: float | None = None
-    lr: float = 3e-3
+    lr: float | None = None
     weight_decay: float = 0.0
     warmup_ratio: float = 0.05
     batch_size: int = 16
@@ -70,6 +74,13 @@ class TrainConfig:
         if self.lora_targets:
             return list(self.lora_targets)
         return list(SOURCE_LORA_TARGETS if self.stage == "source" else TARGET_LORA_TARGETS)
+
+    @property
+    def learning_rate(self) -> float:
+        """``lr``, else the stage's default."""
+        if self.lr is not None:
+            return self.lr
+        return SOURCE_LR if self.stage == "source" else TARGET_LR
 
     @property
     def uses_prompt(self) -> bool:

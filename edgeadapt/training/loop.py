@@ -139,7 +139,7 @@ def run_loop(
     trainable = {n: p for n, p in objective.model.named_parameters() if p.requires_grad}
     if not trainable:
         raise EdgeAdaptError("nothing to train: --freeze leaves no trainable parameter")
-    optimizer = torch.optim.AdamW(list(trainable.values()), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(list(trainable.values()), lr=config.learning_rate, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_schedule(total_steps, config.warmup_ratio))
     start = load_checkpoint(run_dir, rank, trainable, optimizer, scheduler) if resume else 0
     plan = BatchPlan.make(
