@@ -76,7 +76,7 @@ def test_bench_edge_writes_every_route_and_sane_figures(tiny_runs: dict[str, Pat
     assert "p50 1t" in err and "peak RSS" in err
     # a second call with the same runs reuses the exports in --work
     code, err = _run_cli(args[:-4] + ["--repeats", "1", "--work", str(work), "--out", str(out)], capsys)
-    assert code == 0 and "reusing the externalize int8 bundle" in err and "reusing optimum" in err
+    assert code == 0 and "(externalize, int8)" in err and "reusing optimum" in err
 
 
 def test_bench_edge_refuses_a_source_run_alone(tiny_runs: dict[str, Path], tmp_path: Path, capsys) -> None:

@@ -35,9 +35,9 @@ def ensure_bundle(
 
     runs = [run_set.source, *run_set.targets.values()]
     if bundle_is_current(bundle, runs, mode, quantize, max_length):
-        step(f"reusing the {mode} {quantize} bundle in {bundle}")
+        step(f"reusing the bundle in {bundle} ({mode}, {quantize})")
         return bundle
-    step(f"exporting a {mode} {quantize} bundle (edgeadapt export --mode {mode} --quantize {quantize}) to {bundle}")
+    step(f"exporting {bundle} (as edgeadapt export --mode {mode} --quantize {quantize})")
     export_bundle(
         list(run_set.targets.values()), bundle.parent, bundle, quantize=quantize, mode=mode, max_length=max_length
     )
