@@ -11,7 +11,7 @@ import torch
 from run_factory import make_source_run, make_target_run
 
 from edgeadapt.bench.edge import ROUTES, latency_feeds
-from edgeadapt.bench.timing import summarize, time_calls
+from edgeadapt.bench.timing import summarize, time_calls, time_interleaved
 from edgeadapt.cli.app import main
 
 
@@ -42,6 +42,11 @@ def test_timing_percentiles() -> None:
     calls = []
     measured = time_calls(lambda: calls.append(1), repeats=4, warmup=2)
     assert len(calls) == 6 and measured.runs == 4 and measured.warmup == 2 and measured.p95 >= measured.p50 >= 0
+    order: list[str] = []
+    calls = {"a": lambda: order.append("a"), "b": lambda: order.append("b")}
+    timings = time_interleaved(calls, repeats=3, warmup=1, block=2)
+    assert "".join(order) == "a" + "b" + "aaa" + "bbb" + "bb" + "aa"  # warm-up; round 1 (a, b); round 2 (b, a)
+    assert timings["a"].runs == timings["b"].runs == 3
 
 
 def test_bench_edge_writes_every_route_and_sane_figures(tiny_runs: dict[str, Path], tmp_path: Path, capsys) -> None:

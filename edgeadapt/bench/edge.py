@@ -28,7 +28,7 @@ import numpy as np
 
 from edgeadapt.bench.machine import cpu_flags, describe_machine
 from edgeadapt.bench.results import DEFAULT_RESULTS_DIR, merge_summary, write_result
-from edgeadapt.bench.timing import Timing, summarize, time_calls
+from edgeadapt.bench.timing import Timing, summarize, time_interleaved
 from edgeadapt.errors import EdgeAdaptError
 
 ROUTES = ("pytorch_fp32", "optimum_int8_merged", "edgeadapt_int8_externalized", "edgeadapt_int8_merged")
@@ -40,8 +40,9 @@ PARAGRAPH = (
     " flows through Nigeria and Mali to the Atlantic Ocean. Nairobi is the capital of Kenya."
 )
 NOTES = [
-    "Latency: one forward pass over one window of exactly seq_len tokens (batch 1), after warm-up; the edgeadapt"
-    " routes also process the soft prompt (its k vectors are prepended inside the graph), the peer route cannot.",
+    "Latency: one forward pass over one window of exactly seq_len tokens (batch 1), after warm-up; the routes are"
+    " timed in turns (one call of each per round), so load changes hit all alike. The edgeadapt routes also"
+    " process the soft prompt (its k vectors are prepended inside the graph); the peer route cannot.",
     "optimum_int8_merged: the same run with task and language LoRA merged into a Hugging Face QA model, exported"
     " and quantised with optimum's dynamic preset; optimum has no place for a soft prompt, so this model has none.",
     "pytorch_fp32: the run as trained (peft LoRA unmerged, soft prompt), eager, torch.inference_mode.",
@@ -175,10 +176,11 @@ def measure_latency(
                 ),
                 "edgeadapt_int8_merged": _engine_call(QAEngine(exports.merged, threads=threads), feeds, lang),
             }
-            results[str(threads)] = {}
-            for route, call in calls.items():
-                step(f"latency, {threads} thread(s): {route} ({settings.repeats} runs after {settings.warmup} warm-up)")
-                results[str(threads)][route] = time_calls(call, settings.repeats, settings.warmup)
+            step(
+                f"latency, {threads} thread(s): {len(calls)} routes in turns,"
+                f" {settings.repeats} runs each after {settings.warmup} warm-up"
+            )
+            results[str(threads)] = time_interleaved(calls, settings.repeats, settings.warmup)
             del calls
     finally:
         torch.set_num_threads(torch_threads)

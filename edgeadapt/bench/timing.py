@@ -53,3 +53,33 @@ def time_calls(call: Callable[[], object], repeats: int, warmup: int = 5) -> Tim
         call()
         samples.append((time.perf_counter() - began) * 1000.0)
     return summarize(samples, warmup)
+
+
+def time_interleaved(
+    calls: dict[str, Callable[[], object]], repeats: int, warmup: int = 5, block: int = 10
+) -> dict[str, Timing]:
+    """Time several calls in turns, so that a change of machine load hits all of them alike.
+
+    Each call is warmed up ``warmup`` times; then, round after round (starting from a different call each round),
+    each call runs once unmeasured (threads left spinning by the previous call settle) and ``block`` times
+    measured, until each has ``repeats`` measurements. Ratios between the results are measured under the same
+    conditions.
+    """
+    if repeats < 1 or block < 1:
+        raise ValueError("repeats and block must be at least 1")
+    names = list(calls)
+    for name in names:
+        for _ in range(warmup):
+            calls[name]()
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    round_index = 0
+    while len(samples[names[0]]) < repeats:
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
+            calls[name]()
+            for _ in range(min(block, repeats - len(samples[name]))):
+                began = time.perf_counter()
+                calls[name]()
+                samples[name].append((time.perf_counter() - began) * 1000.0)
+        round_index += 1
+    return {name: summarize(values, warmup) for name, values in samples.items()}
