@@ -65,3 +65,41 @@ def make_target_run(
     }
     write_run(model, run_dir, info)
     return run_dir
+
+
+def make_bottleneck_run(
+    backbone: Path,
+    source_run: Path,
+    run_dir: Path,
+    lang: str,
+    *,
+    size: int = 3,
+    prompt_len: int = 4,
+    targets: tuple[str, ...] = ("layer.*.output.dense",),
+    seed: int = 3,
+) -> Path:
+    """A target-stage run whose language adapter is a bottleneck adapter (random non-zero down and up) + prompt."""
+    from peft import PeftModel
+
+    from edgeadapt.training.bottleneck import BottleneckConfig, add_bottlenecks
+
+    merged = PeftModel.from_pretrained(
+        load_encoder(str(backbone)), str(source_run / "task_adapter"), adapter_name=TASK_ADAPTER
+    ).merge_and_unload()
+    encoder = add_bottlenecks(merged, BottleneckConfig(size, 4.0, targets))
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in encoder.named_parameters():
+            if "bottleneck_" in name:
+                param.copy_(torch.randn(param.shape, generator=generator) * 0.3)
+    prompt = torch.randn(prompt_len, merged.config.hidden_size, generator=generator) if prompt_len else None
+    model = PromptedQAModel(encoder, prompt_len=prompt_len, prompt_init=prompt)
+    info = {
+        "stage": "target",
+        "lang": lang,
+        "source_run": str(source_run.resolve()),
+        "backbone": {"path": str(backbone), "fingerprint": weights_fingerprint(str(backbone))},
+        "adapter": {"kind": "bottleneck", "rank": size, "alpha": None, "targets": list(targets)},
+    }
+    write_run(model, run_dir, info)
+    return run_dir

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from dataclasses import replace
@@ -13,10 +14,12 @@ from run_factory import make_source_run
 from safetensors.torch import load_file
 from test_train_support import ENGLISH_QA, FLORES, YORUBA_QA, write_tiny_data
 
+from edgeadapt.backbones.resolve import weights_fingerprint
 from edgeadapt.data.examples import Answer, ParallelPair, QAExample
 from edgeadapt.errors import EdgeAdaptError
 from edgeadapt.runtime.spans import best_span
-from edgeadapt.training.batches import BatchPlan, EncodedPairs, StageData, align_batch, draw, encode_pairs
+from edgeadapt.training.batches import BatchPlan, EncodedPairs, StageData, align_batch, draw, encode_pairs, task_batch
+from edgeadapt.training.bottleneck import bottleneck_layers, remove_bottlenecks
 from edgeadapt.training.config import TrainConfig
 from edgeadapt.training.data import prepare_data
 from edgeadapt.training.features import featurize
@@ -25,7 +28,7 @@ from edgeadapt.training.loop import TrainingInterrupted, run_loop
 from edgeadapt.training.model import PromptedQAModel
 from edgeadapt.training.models import build_target_model
 from edgeadapt.training.objective import StageObjective
-from edgeadapt.training.runs import load_encoder, load_run_model
+from edgeadapt.training.runs import load_encoder, load_run_model, write_run
 from edgeadapt.training.stages import load_tokenizer, total_steps, train
 from edgeadapt.training.synthetic import CodeSwitchGenerator
 
@@ -215,3 +218,75 @@ def test_freeze_choices(tiny_backbone: Path, tiny_data: Path, tmp_path: Path) ->
     _, _, prepared, model = _target_setup(tiny_backbone, tiny_data, tmp_path / "b", freeze=["prompt", "adapter"])
     with pytest.raises(EdgeAdaptError, match="nothing to train"):
         run_loop(StageObjective(model, 0.1, 0.0), prepared.data, TrainConfig(**SMALL), tmp_path / "run", 1)
+
+
+def test_bottleneck_stage_trains_saves_and_loads_back(tiny_backbone: Path, tiny_data: Path, tmp_path: Path) -> None:
+    """--adapter bottleneck: W_up = 0 at the start (L2 = 0, same logits as no adapter), only the prompt and the
+    bottleneck matrices train, losses stay finite, and the run directory rebuilds the very same model."""
+    overrides = {"adapter": "bottleneck", "bottleneck_size": 5, "lr": 1e-2}
+    config, source, prepared, model = _target_setup(tiny_backbone, tiny_data, tmp_path, **overrides)
+    layers = bottleneck_layers(model.encoder)
+    assert sorted(layers) == ["encoder.layer.0.output.dense", "encoder.layer.1.output.dense"]  # not attention.output
+    assert all(tuple(layer.bottleneck_down.weight.shape) == (5, 64) for layer in layers.values())
+    assert all(not layer.bottleneck_up.weight.any() for layer in layers.values())
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert "prompt" in trainable and len(trainable) == 5 and all("bottleneck_" in n for n in trainable - {"prompt"})
+    frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
+    batch = task_batch(prepared.data.real[:2], 0)
+    plain = remove_bottlenecks(copy.deepcopy(model).encoder)
+    with torch.no_grad():
+        first = model.eval().hidden_states(batch["input_ids"], batch["attention_mask"])
+        inputs = model._inputs_with_prompt(batch["input_ids"], batch["attention_mask"], None)
+        assert torch.equal(first, plain(**inputs).last_hidden_state[:, model.prompt_len :])  # starts at the source
+
+    rows = run_loop(StageObjective(model, 0.5, 0.01), prepared.data, config, tmp_path / "run", 5).history
+    assert all(math.isfinite(row[part]) for row in rows for part in ("task", "align", "l2", "total"))
+    assert rows[0]["l2"] == 0.0 and rows[-1]["l2"] > 0.0
+    for name, value in frozen.items():
+        assert torch.equal(dict(model.named_parameters())[name], value), name
+    assert all(layer.bottleneck_up.weight.any() for layer in layers.values())  # it trained
+
+    identity = {"path": str(tiny_backbone), "fingerprint": weights_fingerprint(str(tiny_backbone))}
+    info = {"stage": "target", "lang": "yo", "source_run": str(source.resolve()), "backbone": identity}
+    write_run(model, tmp_path / "run", info)
+    saved = json.loads((tmp_path / "run" / "lang_adapter" / "adapter_config.json").read_text())
+    assert saved["kind"] == "bottleneck" and saved["size"] == 5 and saved["activation"] == "relu"
+    loaded = load_run_model(tmp_path / "run")
+    model.eval()
+    with torch.no_grad():
+        expected = model(batch["input_ids"], batch["attention_mask"]).start_logits
+        got = loaded(batch["input_ids"], batch["attention_mask"]).start_logits
+    assert torch.equal(expected, got)
+
+    frozen_config = replace(config, freeze=["adapter"])
+    frozen_adapter = build_target_model(str(tiny_backbone), source, frozen_config, load_tokenizer(str(tiny_backbone)))
+    assert {n for n, p in frozen_adapter.named_parameters() if p.requires_grad} == {"prompt"}
+
+
+def test_bottleneck_checkpoint_resumes_to_the_uninterrupted_result(
+    tiny_backbone: Path, tiny_data: Path, tmp_path: Path
+) -> None:
+    """Checkpoints hold the bottleneck matrices by name: stop at step 2, resume, same adapter as 4 straight steps."""
+    config, source, prepared, _ = _target_setup(
+        tiny_backbone, tiny_data, tmp_path, adapter="bottleneck", bottleneck_size=3, save_every=2, lr=1e-2
+    )
+    tokenizer = load_tokenizer(str(tiny_backbone))
+
+    def fresh() -> StageObjective:
+        return StageObjective(build_target_model(str(tiny_backbone), source, config, tokenizer), 0.5, 0.01)
+
+    def stop_at_2(step: int, losses: dict) -> None:
+        if step == 2:
+            raise KeyboardInterrupt
+
+    whole = fresh()
+    run_loop(whole, prepared.data, config, tmp_path / "whole", 4)
+    with pytest.raises(TrainingInterrupted):
+        run_loop(fresh(), prepared.data, config, tmp_path / "cut", 4, on_step=stop_at_2)
+    resumed = fresh()
+    run_loop(resumed, prepared.data, config, tmp_path / "cut", 4, resume=True)
+    a = {n: p for n, p in whole.model.named_parameters() if p.requires_grad}
+    b = {n: p for n, p in resumed.model.named_parameters() if p.requires_grad}
+    assert a.keys() == b.keys() and any("bottleneck_up" in n for n in a)
+    assert all(torch.equal(a[n], b[n]) for n in a)
+    assert all(p.any() for n, p in a.items() if "bottleneck_up" in n)  # it trained: the comparison means something

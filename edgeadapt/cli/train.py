@@ -29,6 +29,8 @@ Examples:
 
   edgeadapt train --lang sw --prompt-len 20 --align-weight 0.5
 
+  edgeadapt train --lang sw --adapter bottleneck --bottleneck-size 16   # FFN bottleneck adapters, not LoRA
+
   edgeadapt train --lang ha --parallel-data flores200:hau_Latn:dev --synthetic-ratio 0.4
 
   edgeadapt train --lang yo --max-steps 20 --resume   # continue after Ctrl-C
@@ -55,12 +57,29 @@ def train(
         _D.prompt_init, "--prompt-init", help="'vocab' (random real vocabulary rows, seeded) or 'text:<words>'."
     ),
     no_prompt: bool = typer.Option(False, "--no-prompt", help="Train the language LoRA without a soft prompt."),
-    adapter: str = typer.Option(_D.adapter, "--adapter", help="lora (bottleneck: not available yet)."),
+    adapter: str = typer.Option(
+        _D.adapter,
+        "--adapter",
+        help="Language adapter: lora (peft LoRA on --lora-targets) or bottleneck (parallel bottleneck adapters,"
+        " ReLU, on --bottleneck-targets); the English source stage always trains a task LoRA.",
+    ),
     lora_rank: int = typer.Option(_D.lora_rank, "--lora-rank", help="LoRA rank r (alpha = 2r)."),
     lora_targets: str | None = typer.Option(
         None,
         "--lora-targets",
         help="Comma-separated module names to adapt (default: query,key,value,dense for en; query,value otherwise).",
+    ),
+    bottleneck_size: int = typer.Option(
+        _D.bottleneck_size, "--bottleneck-size", help="--adapter bottleneck: bottleneck width r (W_down [r, in])."
+    ),
+    bottleneck_scale: float = typer.Option(
+        _D.bottleneck_scale, "--bottleneck-scale", help="--adapter bottleneck: scale s of the adapter's output."
+    ),
+    bottleneck_targets: str | None = typer.Option(
+        None,
+        "--bottleneck-targets",
+        help="--adapter bottleneck: comma-separated module name suffixes, '*' = one name part"
+        " (default: layer.*.output.dense, the FFN output of every layer).",
     ),
     align_weight: float = typer.Option(_D.align_weight, "--align-weight", help="lambda of the alignment loss."),
     l2_weight: float = typer.Option(_D.l2_weight, "--l2-weight", help="beta of the L2 anchor ||theta - theta_0||^2."),
@@ -104,8 +123,11 @@ def train(
         prompt_len=0 if no_prompt else prompt_len,
         prompt_init=prompt_init,
         lora_rank=lora_rank,
-        lora_targets=[t.strip() for t in lora_targets.split(",") if t.strip()] if lora_targets else None,
+        lora_targets=_names(lora_targets),
         adapter=adapter,
+        bottleneck_size=bottleneck_size,
+        bottleneck_scale=bottleneck_scale,
+        bottleneck_targets=_names(bottleneck_targets),
         align_weight=align_weight,
         l2_weight=l2_weight,
         synthetic_ratio=synthetic_ratio,
@@ -135,6 +157,11 @@ def train(
 
 
 train.__doc__ = HELP
+
+
+def _names(text: str | None) -> list[str] | None:
+    """A comma-separated list of module names, or None when not given."""
+    return [t.strip() for t in text.split(",") if t.strip()] if text else None
 
 
 def _summary(results) -> None:

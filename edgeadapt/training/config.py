@@ -22,6 +22,12 @@ DEFAULT_TARGET_STEPS = 140
 SOURCE_LORA_TARGETS = ("query", "key", "value", "dense")
 TARGET_LORA_TARGETS = ("query", "value")
 
+# --adapter bottleneck (language adapter only): the FFN output projection of every layer (BERT / XLM-R names,
+# `*` = one name component), r = 16, output scale s = 4 (He et al. 2022's scaled parallel adapter)
+BOTTLENECK_TARGETS = ("layer.*.output.dense",)
+BOTTLENECK_SIZE = 16
+BOTTLENECK_SCALE = 4.0
+
 # learning rates: the source stage learns QA from scratch; the target stage adjusts a working model
 SOURCE_LR = 3e-3
 TARGET_LR = 1e-3
@@ -43,6 +49,9 @@ class TrainConfig:
     lora_targets: list[str] | None = None
     lora_dropout: float = 0.0
     adapter: str = "lora"
+    bottleneck_size: int = BOTTLENECK_SIZE
+    bottleneck_scale: float = BOTTLENECK_SCALE
+    bottleneck_targets: list[str] | None = None
     align_weight: float = 0.5
     l2_weight: float = 0.001
     synthetic_ratio: float = 0.4
@@ -74,6 +83,18 @@ class TrainConfig:
         if self.lora_targets:
             return list(self.lora_targets)
         return list(SOURCE_LORA_TARGETS if self.stage == "source" else TARGET_LORA_TARGETS)
+
+    @property
+    def adapter_kind(self) -> str:
+        """The adapter this stage trains: the source stage always trains a task LoRA."""
+        return "lora" if self.stage == "source" else self.adapter
+
+    @property
+    def adapter_targets(self) -> list[str]:
+        """The target patterns of the adapter this stage trains (LoRA or bottleneck)."""
+        if self.adapter_kind == "bottleneck":
+            return list(self.bottleneck_targets or BOTTLENECK_TARGETS)
+        return self.targets
 
     @property
     def learning_rate(self) -> float:

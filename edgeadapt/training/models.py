@@ -2,7 +2,8 @@
 
 - source: frozen backbone + task LoRA (peft adapter ``task``) + span head, all but the LoRA and head frozen.
 - target: frozen backbone with the source task LoRA merged in + the source span head (frozen: it is
-  shared by every language of an export) + language LoRA (``lang``) + soft prompt.
+  shared by every language of an export) + language adapter (peft LoRA ``lang``, or bottleneck adapters
+  with ``--adapter bottleneck``) + soft prompt.
 """
 
 from __future__ import annotations
@@ -12,17 +13,22 @@ from pathlib import Path
 import torch
 
 from edgeadapt.errors import EdgeAdaptError
+from edgeadapt.training.bottleneck import PARAM_PREFIX, BottleneckConfig, add_bottlenecks
 from edgeadapt.training.config import TrainConfig
 from edgeadapt.training.model import PromptedQAModel
 from edgeadapt.training.runs import ADAPTER_DIRS, HEAD_FILE, TASK_ADAPTER, load_encoder, load_head
 
 
 def add_adapter(encoder: torch.nn.Module, config: TrainConfig, name: str) -> torch.nn.Module:
-    """Freeze ``encoder`` and wrap it with a fresh peft LoRA adapter called ``name``."""
-    if config.adapter == "bottleneck":
-        raise EdgeAdaptError("--adapter bottleneck is not available yet in this version: use --adapter lora")
-    if config.adapter != "lora":
-        raise EdgeAdaptError(f"unknown --adapter {config.adapter!r}: choose lora")
+    """Freeze ``encoder`` and add a fresh adapter called ``name``: a peft LoRA, or (``--adapter bottleneck``,
+    target stage) parallel bottleneck adapters injected in place (:mod:`edgeadapt.training.bottleneck`)."""
+    if config.adapter_kind not in ("lora", "bottleneck"):
+        raise EdgeAdaptError(f"unknown --adapter {config.adapter!r}: choose lora or bottleneck")
+    if config.adapter_kind == "bottleneck":
+        for param in encoder.parameters():
+            param.requires_grad_(False)
+        settings = BottleneckConfig(config.bottleneck_size, config.bottleneck_scale, tuple(config.adapter_targets))
+        return add_bottlenecks(encoder, settings)
     from peft import LoraConfig, get_peft_model
 
     for param in encoder.parameters():
@@ -96,7 +102,7 @@ def build_target_model(backbone: str, source_run: Path, config: TrainConfig, tok
 
 def _apply_freeze(model: PromptedQAModel, config: TrainConfig) -> None:
     for name, param in model.encoder.named_parameters():
-        if "lora_" in name and "adapter" in config.freeze:
+        if ("lora_" in name or PARAM_PREFIX in name) and "adapter" in config.freeze:
             param.requires_grad_(False)
     if model.prompt is not None and "prompt" in config.freeze:
         model.prompt.requires_grad_(False)

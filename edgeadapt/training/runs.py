@@ -7,7 +7,9 @@
                              source run); "prompt_len"; "adapter" {"kind", "rank", "alpha", "targets"}
     qa_head.safetensors      span head, keys "weight" [2, hidden] and "bias" [2] (source stage)
     task_adapter/            peft folder of the task LoRA (source stage)
-    lang_adapter/            peft folder of the language LoRA (target stage)
+    lang_adapter/            peft folder of the language LoRA (target stage), or with --adapter bottleneck
+                             adapter_config.json ("kind": "bottleneck") + adapter_model.safetensors
+                             (see edgeadapt/training/bottleneck.py)
     soft_prompt.safetensors  key "prompt" [k, hidden] (target stage, absent with --no-prompt)
     metrics.jsonl, curves.png
 
@@ -26,6 +28,7 @@ from safetensors.torch import load_file, save_file
 
 from edgeadapt.errors import EdgeAdaptError
 from edgeadapt.fileio import atomic_path
+from edgeadapt.training.bottleneck import has_bottlenecks, is_adapter_config, load_bottlenecks, save_bottlenecks
 from edgeadapt.training.model import PromptedQAModel
 
 RUN_FILE = "run.json"
@@ -126,7 +129,11 @@ def load_run_model(run_dir: str | Path, backbone: str | None = None) -> Prompted
     merged = PeftModel.from_pretrained(
         load_encoder(path), str(source / ADAPTER_DIRS[TASK_ADAPTER]), adapter_name=TASK_ADAPTER
     ).merge_and_unload()
-    encoder = PeftModel.from_pretrained(merged, str(run_dir / ADAPTER_DIRS[LANG_ADAPTER]), adapter_name=LANG_ADAPTER)
+    lang_dir = run_dir / ADAPTER_DIRS[LANG_ADAPTER]
+    if is_adapter_config(lang_dir):
+        encoder = load_bottlenecks(merged, lang_dir)
+    else:
+        encoder = PeftModel.from_pretrained(merged, str(lang_dir), adapter_name=LANG_ADAPTER)
     prompt_file = run_dir / PROMPT_FILE
     prompt = load_prompt(prompt_file) if prompt_file.exists() else None
     model = PromptedQAModel(encoder, prompt_len=0 if prompt is None else prompt.shape[0], prompt_init=prompt)
@@ -135,13 +142,17 @@ def load_run_model(run_dir: str | Path, backbone: str | None = None) -> Prompted
 
 
 def save_adapter(model: PromptedQAModel, adapter_name: str, run_dir: Path) -> None:
-    """Write one peft adapter of ``model.encoder`` in peft's own format to ``run_dir/<adapter dir>``."""
+    """Write one adapter of ``model.encoder`` to ``run_dir/<adapter dir>``: a peft adapter in peft's own format,
+    or the encoder's bottleneck adapters (``adapter_config.json`` + ``adapter_model.safetensors``)."""
     import shutil
     import tempfile
 
     target = Path(run_dir) / ADAPTER_DIRS[adapter_name]
     with tempfile.TemporaryDirectory(dir=run_dir) as tmp:
-        model.encoder.save_pretrained(tmp, selected_adapters=[adapter_name])
+        if has_bottlenecks(model.encoder):
+            save_bottlenecks(model.encoder, Path(tmp) / adapter_name)
+        else:
+            model.encoder.save_pretrained(tmp, selected_adapters=[adapter_name])
         saved = Path(tmp) / adapter_name if (Path(tmp) / adapter_name).is_dir() else Path(tmp)
         if target.exists():
             shutil.rmtree(target)
@@ -152,7 +163,8 @@ def write_run(model: PromptedQAModel, run_dir: str | Path, info: dict[str, Any])
     """Save a trained model's files and ``run.json`` (written last: its presence marks a finished run).
 
     ``info`` must hold ``stage``, ``lang`` and ``backbone`` ({"path", "fingerprint"}); a target-stage
-    run also ``source_run``. The encoder must be a PeftModel holding the stage's adapter.
+    run also ``source_run``. The encoder must be a PeftModel holding the stage's adapter, or (target stage) an
+    encoder with bottleneck adapters.
     """
     from edgeadapt.fileio import write_json_atomic
 

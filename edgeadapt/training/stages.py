@@ -36,7 +36,6 @@ SHARED_WITH_SOURCE = (
     "lora_alpha",
     "lora_targets",
     "lora_dropout",
-    "adapter",
     "max_steps",
     "epochs",
     "lr",
@@ -208,14 +207,7 @@ def _run_info(
         "stage": config.stage,
         "lang": config.lang,
         "backbone": identity,
-        "adapter": {
-            "kind": config.adapter,
-            "name": adapter_name,
-            "dir": ADAPTER_DIRS[adapter_name],
-            "rank": config.lora_rank,
-            "alpha": config.alpha,
-            "targets": config.targets,
-        },
+        "adapter": _adapter_info(config, adapter_name),
         "head": "qa_head.safetensors" if config.stage == "source" else "shared: the source run's qa_head.safetensors",
         "align_features": ALIGN_FEATURES,
         "config": config.to_json(),
@@ -230,6 +222,17 @@ def _run_info(
     }
     if source_dir is not None:
         info["source_run"] = str(Path(source_dir).resolve())
+    return info
+
+
+def _adapter_info(config: TrainConfig, adapter_name: str) -> dict[str, Any]:
+    """run.json's ``adapter``: kind, name, folder, rank (the bottleneck size r for a bottleneck), targets."""
+    info: dict[str, Any] = {"kind": config.adapter_kind, "name": adapter_name, "dir": ADAPTER_DIRS[adapter_name]}
+    if config.adapter_kind == "bottleneck":
+        info |= {"rank": config.bottleneck_size, "alpha": None, "size": config.bottleneck_size}
+        info |= {"scale": config.bottleneck_scale, "activation": "relu", "targets": config.adapter_targets}
+    else:
+        info |= {"rank": config.lora_rank, "alpha": config.alpha, "targets": config.targets}
     return info
 
 
@@ -294,6 +297,8 @@ def _validate(config: TrainConfig) -> None:
         (config.adapter in ADAPTER_KINDS, f"unknown --adapter {config.adapter!r}: choose lora or bottleneck"),
         (config.prompt_len >= 0, "--prompt-len must be 0 or more"),
         (config.lora_rank > 0, "--lora-rank must be at least 1"),
+        (config.bottleneck_size > 0, "--bottleneck-size must be at least 1"),
+        (config.bottleneck_scale > 0, "--bottleneck-scale must be above 0"),
         (0 <= config.synthetic_ratio < 1, "--synthetic-ratio must be in [0, 1)"),
         (config.align_weight >= 0 and config.l2_weight >= 0, "--align-weight and --l2-weight must be 0 or more"),
         (config.batch_size > 0, "--batch-size must be at least 1"),
@@ -307,5 +312,8 @@ def _validate(config: TrainConfig) -> None:
     for ok, message in checks:
         if not ok:
             raise EdgeAdaptError(message)
-    if config.adapter == "bottleneck":
-        raise EdgeAdaptError("--adapter bottleneck is not available yet in this version: use --adapter lora")
+    if config.adapter == "bottleneck" and config.stage == "source":
+        raise EdgeAdaptError(
+            "--adapter bottleneck is for a language (target stage); the English source stage always trains a task"
+            " LoRA: drop --adapter bottleneck or pick another --lang"
+        )
