@@ -62,6 +62,29 @@ def test_train_yo_runs_the_source_stage_first(
     assert "source stage first" not in err and (work / "runs" / "sw-test" / "run.json").exists()
 
 
+def test_train_bottleneck_adapter_through_the_cli(
+    tiny_backbone: Path, tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--adapter bottleneck`: the automatic source stage still trains a task LoRA, the language a bottleneck."""
+    work = tmp_path / "work"
+    argv = ["train", "--lang", "yo", "--backbone", str(tiny_backbone), "--data-dir", str(tiny_data), "-w", str(work)]
+    code, err = _run([*argv, *SMALL, "--adapter", "bottleneck", "--bottleneck-size", "6"], capsys)
+    assert code == 0, err
+    source, target = work / "runs" / "en", work / "runs" / "yo"
+    assert json.loads((source / "run.json").read_text())["adapter"]["kind"] == "lora"
+    info = json.loads((target / "run.json").read_text())
+    assert info["adapter"]["kind"] == "bottleneck" and info["adapter"]["rank"] == 6
+    assert info["adapter"]["targets"] == ["layer.*.output.dense"] and info["config"]["bottleneck_scale"] == 4.0
+    adapter = json.loads((target / "lang_adapter" / "adapter_config.json").read_text())
+    assert adapter["kind"] == "bottleneck" and (target / "lang_adapter" / "adapter_model.safetensors").exists()
+    model = load_run_model(target)
+    assert model.prompt_len == 4 and sum("bottleneck_" in n for n, _ in model.named_parameters()) == 4
+    code, err = _run([*argv[:2], "sw", *argv[3:], *SMALL, "--adapter", "bottleneck", "--bottleneck-targets",
+                      "nothing.here", "--train-data", "afriqa:yo:train", "--parallel-data", "flores200:yo:dev"],
+                     capsys)  # fmt: skip
+    assert code == 2 and "--bottleneck-targets nothing.here match no layer" in err
+
+
 def test_help_teaches_by_example(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["train", "--help"])
@@ -75,7 +98,8 @@ def test_help_teaches_by_example(capsys: pytest.CaptureFixture[str]) -> None:
         (["--lang", "xx-nope"], "unknown language"),
         (["--lang", "de"], "no English-de parallel data"),
         (["--lang", "en", "--train-data", "squad:/nonexistent/file.json"], "data file not found"),
-        (["--lang", "en", "--adapter", "bottleneck"], "bottleneck is not available yet"),
+        (["--lang", "en", "--adapter", "bottleneck"], "always trains a task LoRA"),
+        (["--lang", "en", "--adapter", "adapterhub"], "choose lora or bottleneck"),
         (["--lang", "en", "--lora-targets", "nonexistent_proj"], "match no layer"),
         (["--lang", "en", "--resume"], "nothing to resume"),
         (["--lang", "en", "--synthetic-ratio", "1.5"], "--synthetic-ratio"),
