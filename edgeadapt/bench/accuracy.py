@@ -25,6 +25,12 @@ MODES = {"externalize": "onnx_externalized", "merge": "onnx_merged"}
 Step = Callable[[str], None]
 
 
+def _bundle_name(mode: str, quantize: str) -> str:
+    """Folder of a bundle in the work folder; the int8 ones are those ``bench edge`` uses, so both can share them."""
+    name = {"externalize": "externalized", "merge": "merged"}[mode]
+    return name if quantize == "int8" else f"{name}-{quantize}"
+
+
 def question_language(examples) -> str:
     """The ISO code of the questions' language (``yor`` -> ``yo``, ``swahili`` -> ``sw``)."""
     from edgeadapt.data.languages import normalize_lang
@@ -226,7 +232,7 @@ def run_accuracy_benchmark(
     try:
         if int8:
             bundles = {
-                mode: ensure_bundle(run_set, work_dir / f"{mode}-{quantize}", mode, quantize, None, step)
+                mode: ensure_bundle(run_set, work_dir / _bundle_name(mode, quantize), mode, quantize, None, step)
                 for mode in MODES
             }
             manifest = read_manifest(bundles["externalize"])

@@ -57,12 +57,13 @@ def _cell(row: dict[str, Any], route: str) -> str:
 
 def print_accuracy(result: dict[str, Any], console: Console) -> None:
     """EM / F1 per run and dataset, for each route measured."""
-    routes = result["settings"]["routes"]
+    measured = result["settings"]["routes"]
+    routes = [route for route in ("pytorch_fp32", "onnx_externalized", "onnx_merged") if route in measured]
     table = Table(title=f"EM / F1 (quantization: {result['settings']['quantization']})")
     table.add_column("run")
     table.add_column("dataset")
     for route in routes:
-        table.add_column(route, justify="right")
+        table.add_column(route.replace("onnx_", "onnx "), justify="right")
     table.add_column("n", justify="right")
     for row in result["rows"]:
         label = f"{row['run_lang']} (zero-shot)" if row["zero_shot"] else row["run_lang"]
