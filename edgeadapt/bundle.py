@@ -36,6 +36,10 @@ ADAPTER_DTYPES = ("fp32", "fp16", "int8")
 ADAPTER_ELEMENT_TYPES = {"fp32": "tensor(float)", "fp16": "tensor(float16)", "int8": "tensor(int8)"}
 SCALE_SUFFIX = ".scale"
 """int8 adapters: ``<slot>.scale`` holds one float32 scale per row of ``<slot>``."""
+RANK_PAIRS = ((".lora_A", ".lora_B"), (".bottleneck_down", ".bottleneck_up"))
+"""Adapter tensors [r, in] and [out, r] of one layer (LoRA A/B, bottleneck down/up): r must agree."""
+RANK_FIRST = tuple(a for a, _ in RANK_PAIRS)
+RANK_SECOND = tuple(b for _, b in RANK_PAIRS)
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 """File names a manifest may list: plain names inside the bundle directory (no path separators, no '..')."""
 LANG_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
@@ -47,7 +51,8 @@ class LanguageEntry:
 
     ``adapter``: its ``.onnx_adapter`` file (externalize mode; None = run the backbone with no adapter).
     ``graph``: its own ONNX graph (merge mode). ``tensors``: adapter tensor name -> shape.
-    ``rank``: largest LoRA rank among its layers (0 without LoRA).
+    ``rank``: largest LoRA rank among its layers, or its bottleneck size (0 without adapter).
+    ``adapter_kind``: ``lora`` or ``bottleneck`` (None: no adapter, or a bundle older than bottleneck adapters).
     """
 
     prompt_len: int
@@ -57,6 +62,7 @@ class LanguageEntry:
     mobile_graph: str | None = None
     tensors: dict[str, list[int]] = field(default_factory=dict)
     run: str | None = None
+    adapter_kind: str | None = None
 
 
 @dataclass
@@ -177,12 +183,12 @@ def check_adapter_tensors(manifest: Manifest, lang: str, tensors: dict[str, tupl
         if name.endswith(SCALE_SUFFIX):
             if shape[0] != got.get(name.removesuffix(SCALE_SUFFIX), (-1,))[0]:
                 raise EdgeAdaptError(f"adapter of '{lang}': {name} does not have one scale per row")
-        elif name.endswith(".lora_A"):
-            ranks.setdefault(name.removesuffix(".lora_A"), shape[0])
-        elif name.endswith(".lora_B"):
-            module = name.removesuffix(".lora_B")
-            if ranks.setdefault(module, shape[1]) != shape[1]:
-                raise EdgeAdaptError(f"adapter of '{lang}': {module} has A and B of different ranks")
+        elif name.endswith(RANK_FIRST):
+            ranks.setdefault(name, shape[0])
+        elif name.endswith(RANK_SECOND):
+            first = next(f"{name.removesuffix(b)}{a}" for a, b in RANK_PAIRS if name.endswith(b))
+            if ranks.setdefault(first, shape[1]) != shape[1]:
+                raise EdgeAdaptError(f"adapter of '{lang}': {name} and {first} have different ranks")
     prompt = got.get(PROMPT_SLOT, (0,))[0]
     if prompt != entry.prompt_len or prompt > manifest.max_prompt_len:
         raise EdgeAdaptError(

@@ -15,7 +15,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from run_factory import make_source_run, make_target_run
+from run_factory import make_bottleneck_run, make_source_run, make_target_run
 
 from edgeadapt.bundle import MANIFEST_FILE, read_manifest
 from edgeadapt.cli.app import main
@@ -201,3 +201,75 @@ def test_merge_bundle_refuses_a_corrupt_language_graph_and_serves_the_rest(merge
     engine = QAEngine(copy)
     assert engine.languages == ["en", "sw"] and "corrupt" in engine.unavailable["yo"]
     assert engine.answer("who wrote the novel?", "The novel was written by Chinua Achebe in 1958.", "sw").text
+
+
+@pytest.fixture(scope="module")
+def mixed_workdir(tiny_backbone: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """en + yo (LoRA on query/value) + ha (bottleneck adapters on every FFN output and on query: the query layers
+    carry a LoRA slot and a bottleneck slot at once)."""
+    work = tmp_path_factory.mktemp("mixed-work")
+    source = make_source_run(tiny_backbone, work / "runs" / "en")
+    make_target_run(tiny_backbone, source, work / "runs" / "yo", "yo", rank=4, prompt_len=3, seed=1)
+    make_bottleneck_run(
+        tiny_backbone,
+        source,
+        work / "runs" / "ha",
+        "ha",
+        size=3,
+        prompt_len=4,
+        targets=("layer.*.output.dense", "query"),
+    )
+    return work
+
+
+def test_bottleneck_and_lora_languages_in_one_fp32_bundle_match_pytorch(mixed_workdir, feeds):
+    manifest = export_bundle(None, mixed_workdir / "runs", mixed_workdir / "fp32", quantize="none")
+    ha = manifest.languages["ha"]
+    assert (ha.adapter_kind, ha.rank, ha.prompt_len, manifest.languages["yo"].adapter_kind) == (
+        "bottleneck",
+        3,
+        4,
+        "lora",
+    )
+    assert ha.tensors["encoder.layer.1.output.dense.bottleneck_down"] == [3, 64]
+    assert ha.tensors["encoder.layer.0.attention.self.query.bottleneck_up"] == [32, 3]
+    assert manifest.slots["encoder.layer.0.output.dense.bottleneck_up"] == [32, None]
+    assert "encoder.layer.0.attention.output.dense.bottleneck_down" not in manifest.slots  # attention output untouched
+    assert "encoder.layer.0.attention.self.query.lora_A" in manifest.slots
+    engine = QAEngine(mixed_workdir / "fp32")
+    assert engine.languages == ["en", "ha", "yo"]
+    outputs = {}
+    for lang in engine.languages:
+        outputs[lang] = _onnx_logits(engine, feeds, lang)
+        deviation = np.abs(outputs[lang] - _torch_logits(mixed_workdir / "runs" / lang, feeds)).max()
+        assert deviation < FP32_TOL, (lang, deviation)
+    assert np.abs(outputs["ha"] - outputs["yo"]).max() > 1.0 and np.abs(outputs["ha"] - outputs["en"]).max() > 1.0
+
+
+def test_bottleneck_adapters_act_on_the_int8_graph_with_int8_adapter_files(mixed_workdir, feeds):
+    out = mixed_workdir / "int8"
+    manifest = export_bundle(None, mixed_workdir / "runs", out, quantize="int8", adapter_dtype="int8")
+    check_slots_float(onnx.load(str(out / "backbone.onnx")), set(manifest.slots))
+    engine = QAEngine(out)
+    outputs = {lang: _onnx_logits(engine, feeds, lang) for lang in ("en", "yo", "ha")}
+    for lang, logits in outputs.items():
+        deviation = np.abs(logits - _torch_logits(mixed_workdir / "runs" / lang, feeds)).max()
+        assert deviation < INT8_TOL, (lang, deviation)
+    assert np.abs(outputs["ha"] - outputs["yo"]).max() > 10 * INT8_TOL
+    assert np.abs(outputs["ha"] - outputs["en"]).max() > 10 * INT8_TOL
+
+
+def test_bottleneck_merge_bakes_the_branch_in_and_agrees_with_externalized(mixed_workdir, feeds):
+    externalized = mixed_workdir / "fp32"
+    if not externalized.exists():
+        export_bundle(None, mixed_workdir / "runs", externalized, quantize="none")
+    manifest = export_bundle(None, mixed_workdir / "runs", mixed_workdir / "merged", quantize="none", mode="merge")
+    assert manifest.languages["ha"].adapter_kind == "bottleneck" and manifest.languages["ha"].graph == "ha.onnx"
+    graph = onnx.load(str(mixed_workdir / "merged" / "ha.onnx"))
+    assert "Relu" in {node.op_type for node in graph.graph.node}  # the nonlinear branch, with constant weights
+    assert {value.name for value in graph.graph.input} == {"input_ids", "attention_mask", "token_type_ids"}
+    merged, plain = QAEngine(mixed_workdir / "merged"), QAEngine(externalized)
+    for lang in ("en", "yo", "ha"):
+        deviation = np.abs(_onnx_logits(merged, feeds, lang) - _onnx_logits(plain, feeds, lang)).max()
+        assert deviation < FP32_TOL, (lang, deviation)
+    assert merged.answer("who wrote the novel?", "The novel was written by Chinua Achebe in 1958.", "ha").text

@@ -1,4 +1,5 @@
-"""A trained run -> the tensors of its swappable file (soft prompt + LoRA with scaling baked into B)."""
+"""A trained run -> the tensors of its swappable file: soft prompt + LoRA (scaling baked into B) or bottleneck
+adapters (scale baked into ``up``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgeadapt.export.graph import PROMPT_INPUT
+from edgeadapt.export.graph import BOTTLENECK, PROMPT_INPUT, SLOT_SUFFIXES
+from edgeadapt.training.bottleneck import bottleneck_layers, has_bottlenecks
 from edgeadapt.training.model import PromptedQAModel
 from edgeadapt.training.runs import LANG_ADAPTER
 
@@ -27,7 +29,9 @@ def lora_layers(encoder: nn.Module, adapter_name: str = LANG_ADAPTER) -> dict[st
 
 def adapter_tensors(model: PromptedQAModel, adapter_name: str = LANG_ADAPTER) -> dict[str, np.ndarray]:
     """Graph-input name -> float32 array: ``soft_prompt`` [k, hidden] and ``<module>.lora_A`` [r, in] /
-    ``<module>.lora_B`` [out, r] with peft's scaling (alpha / r, or rsLoRA's) multiplied into B.
+    ``<module>.lora_B`` [out, r] with peft's scaling (alpha / r, or rsLoRA's) multiplied into B, or, for a
+    bottleneck adapter, ``<module>.bottleneck_down`` [r, in] / ``<module>.bottleneck_up`` [out, r] with the
+    adapter's scale multiplied into ``up``.
     """
     tensors: dict[str, np.ndarray] = {}
     if model.prompt is not None and model.prompt_len > 0:
@@ -39,7 +43,18 @@ def adapter_tensors(model: PromptedQAModel, adapter_name: str = LANG_ADAPTER) ->
             raise ValueError(f"{name}: fan_in_fan_out LoRA layers are not supported")
         tensors[f"{name}.lora_A"] = np.ascontiguousarray(weight_a.numpy(), dtype=np.float32)
         tensors[f"{name}.lora_B"] = np.ascontiguousarray(weight_b.numpy(), dtype=np.float32)
+    down_suffix, up_suffix = SLOT_SUFFIXES[BOTTLENECK]
+    for name, layer in bottleneck_layers(model.encoder).items():
+        down = layer.bottleneck_down.weight.detach().float()
+        up = layer.bottleneck_up.weight.detach().float() * layer.scale
+        tensors[f"{name}.{down_suffix}"] = np.ascontiguousarray(down.numpy(), dtype=np.float32)
+        tensors[f"{name}.{up_suffix}"] = np.ascontiguousarray(up.numpy(), dtype=np.float32)
     return tensors
+
+
+def adapter_kind(model: PromptedQAModel) -> str:
+    """``bottleneck`` when the model's language adapter is a bottleneck adapter, else ``lora``."""
+    return BOTTLENECK if has_bottlenecks(model.encoder) else "lora"
 
 
 def write_adapter_file(
@@ -62,6 +77,12 @@ def write_adapter_file(
 
 
 def merge_language_lora(model: PromptedQAModel) -> nn.Module:
-    """The bare encoder of a target-stage model with its language LoRA merged into the weights."""
+    """The bare encoder of a target-stage model with its language LoRA merged into the weights.
+
+    A bottleneck adapter is nonlinear and cannot be merged into a weight: its layers stay in the encoder, so an
+    exported graph computes the branch with constant weights (baked in).
+    """
+    if has_bottlenecks(model.encoder):
+        return model.encoder
     with torch.no_grad():
         return model.encoder.merge_and_unload()

@@ -1,8 +1,8 @@
 """PyTorch -> ONNX: the QA graph with adapter slots (externalize) or with everything baked in (merge).
 
-The externalized graph takes the soft prompt and every LoRA matrix as graph inputs, each with a default
-initializer of the same name that is empty on the prompt / rank axis, so that running with no adapter is the
-plain backbone (task LoRA merged) + span head, and an ``.onnx_adapter`` file overrides the defaults by name.
+The externalized graph takes the soft prompt and every LoRA (or bottleneck adapter) matrix as graph inputs, each
+with a default initializer of the same name that is empty on the prompt / rank axis, so that running with no adapter
+is the plain backbone (task LoRA merged) + span head, and an ``.onnx_adapter`` file overrides the defaults by name.
 Export goes through ``torch.export`` (the TorchScript exporter cannot take parameters as inputs); the example
 batch and every dynamic axis have size >= 2 so nothing is specialised.
 """
@@ -26,36 +26,51 @@ GRAPH_OUTPUTS = ("start_logits", "end_logits")
 OPSET = 18
 
 
+LORA = "lora"
+BOTTLENECK = "bottleneck"
+SLOT_SUFFIXES = {LORA: ("lora_A", "lora_B"), BOTTLENECK: ("bottleneck_down", "bottleneck_up")}
+"""Graph-input names of a slot's two tensors, ``<module>.<suffix>``: [r, in] first, [out, r] second."""
+
+
 @dataclass(frozen=True)
 class LoraSlot:
-    """One adapted linear layer: graph inputs ``<module>.lora_A`` [r, in] and ``<module>.lora_B`` [out, r]."""
+    """One adapted linear layer with two graph inputs: ``a_name`` [r, in] and ``b_name`` [out, r].
+
+    ``kind`` ``lora``: ``<module>.lora_A`` / ``<module>.lora_B``, the layer adds ``B (A x)``;
+    ``kind`` ``bottleneck``: ``<module>.bottleneck_down`` / ``<module>.bottleneck_up``, it adds ``up relu(down x)``
+    (a parallel bottleneck adapter, its scale baked into ``up``).
+    """
 
     module: str
     in_features: int
     out_features: int
+    kind: str = LORA
 
     @property
     def a_name(self) -> str:
-        return f"{self.module}.lora_A"
+        return f"{self.module}.{SLOT_SUFFIXES[self.kind][0]}"
 
     @property
     def b_name(self) -> str:
-        return f"{self.module}.lora_B"
+        return f"{self.module}.{SLOT_SUFFIXES[self.kind][1]}"
 
 
 class SlotLinear(nn.Module):
-    """A linear layer plus a LoRA branch whose matrices are handed in per forward (scaling baked into B)."""
+    """A linear layer plus adapter branches (LoRA and/or bottleneck) whose matrices are handed in per forward."""
 
     def __init__(self, base: nn.Linear):
         super().__init__()
         self.base = base
-        self.lora: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.kinds: list[str] = []
+        self.branches: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.base(x)
-        if self.lora is not None:
-            lora_a, lora_b = self.lora
-            out = out + torch.matmul(torch.matmul(x, lora_a.t()), lora_b.t())
+        for kind, (first, second) in zip(self.kinds, self.branches, strict=False):
+            inner = torch.matmul(x, first.t())
+            if kind == BOTTLENECK:
+                inner = torch.relu(inner)
+            out = out + torch.matmul(inner, second.t())
         return out
 
 
@@ -72,11 +87,14 @@ class ExportableQA(nn.Module):
         self.head = head
         self.slots = list(slots)
         self.slot_layers = nn.ModuleList()
-        for slot in self.slots:
+        for slot in self.slots:  # a layer may hold a LoRA slot and a bottleneck slot: one SlotLinear, two branches
             parent_name, _, child = slot.module.rpartition(".")
             parent = encoder.get_submodule(parent_name)
-            wrapped = SlotLinear(getattr(parent, child))
-            setattr(parent, child, wrapped)
+            wrapped = getattr(parent, child)
+            if not isinstance(wrapped, SlotLinear):
+                wrapped = SlotLinear(wrapped)
+                setattr(parent, child, wrapped)
+            wrapped.kinds.append(slot.kind)
             self.slot_layers.append(wrapped)
         self.externalized = fixed_prompt is None
         if fixed_prompt is not None:
@@ -92,8 +110,11 @@ class ExportableQA(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         if prompt is None:
             prompt = self.fixed_prompt
+        for layer in self.slot_layers:
+            layer.branches = []
         for index, layer in enumerate(self.slot_layers):
-            layer.lora = (loras[2 * index], loras[2 * index + 1]) if loras else None
+            if loras:
+                layer.branches.append((loras[2 * index], loras[2 * index + 1]))
         batch, k = input_ids.shape[0], prompt.shape[0]
         embeds = self.encoder.get_input_embeddings()(input_ids)
         embeds = torch.cat([prompt.unsqueeze(0).expand(batch, -1, -1).to(embeds.dtype), embeds], dim=1)
@@ -102,21 +123,22 @@ class ExportableQA(nn.Module):
         hidden = self.encoder(inputs_embeds=embeds, attention_mask=attention_mask, token_type_ids=token_type_ids)
         logits = self.head(hidden.last_hidden_state[:, k:])
         for layer in self.slot_layers:
-            layer.lora = None
+            layer.branches = []
         return logits[..., 0], logits[..., 1]
 
 
-def find_slots(encoder: nn.Module, targets: set[str]) -> list[LoraSlot]:
-    """Every ``nn.Linear`` of the encoder whose full module name is in ``targets``, in module order."""
+def find_slots(encoder: nn.Module, targets: set[str], kind: str = LORA) -> list[LoraSlot]:
+    """A ``kind`` slot for every ``nn.Linear`` of the encoder whose full module name is in ``targets``, in module
+    order."""
     slots = []
     for name, module in encoder.named_modules():
         if name in targets:
             if not isinstance(module, nn.Linear):
-                raise TypeError(f"LoRA target {name} is a {type(module).__name__}, not a Linear layer")
-            slots.append(LoraSlot(name, module.in_features, module.out_features))
+                raise TypeError(f"adapter target {name} is a {type(module).__name__}, not a Linear layer")
+            slots.append(LoraSlot(name, module.in_features, module.out_features, kind))
     missing = targets - {slot.module for slot in slots}
     if missing:
-        raise KeyError(f"LoRA targets not found in the backbone: {sorted(missing)[:3]}")
+        raise KeyError(f"adapter targets not found in the backbone: {sorted(missing)[:3]}")
     return slots
 
 

@@ -29,8 +29,14 @@ from edgeadapt.bundle import (
     write_manifest,
 )
 from edgeadapt.errors import EdgeAdaptError
-from edgeadapt.export.adapters import adapter_tensors, lora_layers, merge_language_lora, write_adapter_file
-from edgeadapt.export.graph import ExportableQA, LoraSlot, export_graph, find_slots
+from edgeadapt.export.adapters import (
+    adapter_kind,
+    adapter_tensors,
+    lora_layers,
+    merge_language_lora,
+    write_adapter_file,
+)
+from edgeadapt.export.graph import BOTTLENECK, SLOT_SUFFIXES, ExportableQA, LoraSlot, export_graph, find_slots
 from edgeadapt.export.optimize import optimize_offline
 from edgeadapt.export.quantize import quantize_int8
 from edgeadapt.export.slots import ADAPTER_DTYPES, encode_tensors, retype_slots, slot_shapes
@@ -41,6 +47,7 @@ from edgeadapt.export.trim import (
     trim_encoder_embeddings,
 )
 from edgeadapt.fileio import atomic_dir, sha256_file
+from edgeadapt.training.bottleneck import bottleneck_layers
 from edgeadapt.training.model import PromptedQAModel
 from edgeadapt.training.runs import (
     ADAPTER_DIRS,
@@ -150,7 +157,7 @@ def backbone_identity(source: Path, slots: list[LoraSlot], mode: str) -> str:
         "backbone": info["backbone"]["fingerprint"],
         "task_adapter": _sha_of_run_file(source / ADAPTER_DIRS[TASK_ADAPTER] / "adapter_model.safetensors"),
         "head": _sha_of_run_file(source / HEAD_FILE),
-        "slots": [[s.module, s.in_features, s.out_features] for s in slots],
+        "slots": [[s.module, s.in_features, s.out_features] + ([s.kind] if s.kind != "lora" else []) for s in slots],
         "mode": mode,
     }
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
@@ -207,7 +214,17 @@ def _slot_shapes(hidden: int, slots: list[LoraSlot]) -> dict[str, list[int | Non
 
 
 def _rank(tensors: dict[str, np.ndarray]) -> int:
-    return max((array.shape[0] for name, array in tensors.items() if name.endswith(".lora_A")), default=0)
+    """The largest rank of a language's LoRA matrices, or bottleneck size of its bottleneck adapters."""
+    first = tuple(f".{suffixes[0]}" for suffixes in SLOT_SUFFIXES.values())
+    return max((array.shape[0] for name, array in tensors.items() if name.endswith(first)), default=0)
+
+
+def _adapter_slots(base: torch.nn.Module, target_models: dict[str, PromptedQAModel]) -> list[LoraSlot]:
+    """The slots of the externalized graph: LoRA slots for every layer a language LoRA adapts, bottleneck slots
+    for every layer a language bottleneck adapter adapts (a bundle may mix languages of both kinds)."""
+    lora = {name for model in target_models.values() for name in lora_layers(model.encoder)}
+    bottleneck = {name for model in target_models.values() for name in bottleneck_layers(model.encoder)}
+    return find_slots(base, lora) + find_slots(base, bottleneck, BOTTLENECK)
 
 
 def export_bundle(
@@ -253,14 +270,13 @@ def export_bundle(
     source_info = read_run(runs.source)
     backbone_path = source_info["backbone"]["path"]
     tensors = {lang: adapter_tensors(model) for lang, model in target_models.items()}
-    targets = {name for model in target_models.values() for name in lora_layers(model.encoder)}
     base_model = load_run_model(runs.source)
     base = base_model.encoder.merge_and_unload()
     config = base.config
     positions = usable_positions(config)
     longest = max((model.prompt_len for model in target_models.values()), default=0)
     max_length = choose_max_length(max_length, positions, longest)
-    slots = find_slots(base, targets) if mode == "externalize" else []
+    slots = _adapter_slots(base, target_models) if mode == "externalize" else []
     identity = backbone_identity(runs.source, slots, mode)
     vocabulary = None
     if trim_vocab or vocab_corpus is not None or vocab_size is not None:
@@ -275,7 +291,7 @@ def export_bundle(
         if vocabulary is not None:
             (tmp / TOKENIZER_FILE).write_text(vocabulary.tokenizer_json, encoding="utf-8")
         if mode == "externalize":
-            step(f"exporting {BACKBONE_FILE} ({len(slots)} LoRA slots + soft prompt, {quantize})")
+            step(f"exporting {BACKBONE_FILE} ({len(slots)} adapter slots + soft prompt, {quantize})")
             graph = ExportableQA(base, base_model.qa_outputs, slots, fixed_prompt=None)
             _export_and_quantize(graph, tmp, BACKBONE_FILE, options, positions, max_length, _slot_names(slots))
             languages[SOURCE_LANG] = LanguageEntry(prompt_len=0, rank=0, run=str(runs.source))
@@ -287,6 +303,7 @@ def export_bundle(
                     prompt_len=target_models[lang].prompt_len,
                     rank=_rank(arrays),
                     adapter=f"{lang}{ADAPTER_SUFFIX}",
+                    adapter_kind=adapter_kind(target_models[lang]),
                     tensors={name: list(array.shape) for name, array in stored.items()},
                     run=str(runs.targets[lang]),
                 )
@@ -299,11 +316,14 @@ def export_bundle(
                 prompt_len=0, rank=0, graph=f"{SOURCE_LANG}.onnx", run=str(runs.source)
             )
             for lang, model in target_models.items():
-                step(f"exporting {lang}.onnx (language LoRA merged, prompt baked in, {quantize})")
+                kind = adapter_kind(model)
+                how = "bottleneck adapter baked in" if kind == BOTTLENECK else "language LoRA merged"
+                step(f"exporting {lang}.onnx ({how}, prompt baked in, {quantize})")
                 _export_merged(model, tmp / f"{lang}.onnx", options, positions, max_length)
                 languages[lang] = LanguageEntry(
                     prompt_len=model.prompt_len,
                     rank=_rank(tensors[lang]),
+                    adapter_kind=kind,
                     graph=f"{lang}.onnx",
                     run=str(runs.targets[lang]),
                 )
@@ -379,7 +399,8 @@ def _make_readable(bundle: Path) -> None:
 
 
 def _export_merged(model: PromptedQAModel, path: Path, options: GraphOptions, positions: int, max_length: int) -> None:
-    """One self-contained graph: language LoRA merged into the weights, soft prompt baked in as a constant."""
+    """One self-contained graph: language LoRA merged into the weights (a bottleneck adapter, nonlinear, is kept as
+    a branch with constant weights), soft prompt baked in as a constant."""
     prompt = model.prompt.detach() if model.prompt is not None else torch.zeros(0, model.hidden_size)
     encoder = merge_language_lora(model)
     graph = ExportableQA(encoder, model.qa_outputs, [], fixed_prompt=prompt)
