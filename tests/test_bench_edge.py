@@ -67,6 +67,11 @@ def test_bench_edge_writes_every_route_and_sane_figures(tiny_runs: dict[str, Pat
             timing = edge["latency_ms"][threads][route]
             assert timing["p95"] >= timing["p50"] > 0 and timing["runs"] == 4, (threads, route)
     assert set(summary["latency_ms_p50"]) == set(ROUTES) and summary["latency_threads"] == 2
+    ratios = edge["latency_ratios_p50"]["1"]
+    expected = (
+        edge["latency_ms"]["1"]["pytorch_fp32"]["p50"] / edge["latency_ms"]["1"]["edgeadapt_int8_externalized"]["p50"]
+    )
+    assert ratios["pytorch_fp32/edgeadapt_int8_externalized"] == pytest.approx(expected, rel=1e-3)
     assert all(value > 0 for value in summary["latency_ms_p50"].values())
     assert summary["switch_ms"]["adapter_swap"] > 0 and summary["switch_ms"]["new_session"] > 0
     assert edge["switch_ms"]["from"] == "yo" and edge["switch_ms"]["to"] == "sw"
