@@ -23,3 +23,25 @@ def test_help_lists_every_command() -> None:
     ).stdout
     for command in ("backbone", "data", "train", "eval", "export", "ask", "bench"):
         assert command in out
+
+
+def test_workstation_command_without_the_train_extra_is_one_line(monkeypatch, capsys) -> None:
+    """A device-only install (no torch) gets a one-line hint instead of a traceback."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_torch(name, *args, **kwargs):
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError(f"No module named '{name}'", name=name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_torch)
+    for module in list(sys.modules):
+        if module == "torch" or module.startswith(("torch.", "edgeadapt.training")):
+            monkeypatch.delitem(sys.modules, module)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--lang", "yo"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "edgeadapt[train]" in err[0] and "torch" in err[0]

@@ -49,12 +49,26 @@ app.command("ask")(ask.ask)
 app.add_typer(bench.app, name="bench")
 
 
+WORKSTATION_MODULES = {"torch", "transformers", "peft", "optimum", "onnx", "onnxscript", "accelerate",
+                       "safetensors", "matplotlib", "fontTools"}
+"""Modules of the ``train`` extra: a device-only install (``pip install edgeadapt``) lacks them."""
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app; a user error becomes ``error: <message>`` on stderr and exit 2."""
     try:
         app(args=argv, prog_name="edgeadapt")
     except EdgeAdaptError as exc:
         typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in WORKSTATION_MODULES:
+            raise
+        typer.echo(
+            f"error: this command needs the workstation packages (missing '{exc.name}'):"
+            ' pip install "torch==2.13.0" "edgeadapt[train]"',
+            err=True,
+        )
         sys.exit(2)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
