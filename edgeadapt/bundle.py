@@ -184,7 +184,8 @@ def check_adapter_tensors(manifest: Manifest, lang: str, tensors: dict[str, tupl
             if shape[0] != got.get(name.removesuffix(SCALE_SUFFIX), (-1,))[0]:
                 raise EdgeAdaptError(f"adapter of '{lang}': {name} does not have one scale per row")
         elif name.endswith(RANK_FIRST):
-            ranks.setdefault(name, shape[0])
+            if ranks.setdefault(name, shape[0]) != shape[0]:
+                raise EdgeAdaptError(f"adapter of '{lang}': {name} and its partner have different ranks")
         elif name.endswith(RANK_SECOND):
             first = next(f"{name.removesuffix(b)}{a}" for a, b in RANK_PAIRS if name.endswith(b))
             if ranks.setdefault(first, shape[1]) != shape[1]:

@@ -17,7 +17,7 @@ import pytest
 import torch
 from run_factory import make_bottleneck_run, make_source_run, make_target_run
 
-from edgeadapt.bundle import MANIFEST_FILE, read_manifest
+from edgeadapt.bundle import MANIFEST_FILE, check_adapter_tensors, read_manifest
 from edgeadapt.cli.app import main
 from edgeadapt.errors import EdgeAdaptError
 from edgeadapt.export import pipeline
@@ -244,6 +244,11 @@ def test_bottleneck_and_lora_languages_in_one_fp32_bundle_match_pytorch(mixed_wo
         deviation = np.abs(outputs[lang] - _torch_logits(mixed_workdir / "runs" / lang, feeds)).max()
         assert deviation < FP32_TOL, (lang, deviation)
     assert np.abs(outputs["ha"] - outputs["yo"]).max() > 1.0 and np.abs(outputs["ha"] - outputs["en"]).max() > 1.0
+    bad = {name: tuple(shape) for name, shape in ha.tensors.items()}
+    bad["encoder.layer.0.output.dense.bottleneck_up"] = (32, 2)  # down has r = 3
+    manifest.languages["ha"].tensors = {name: list(shape) for name, shape in bad.items()}
+    with pytest.raises(EdgeAdaptError, match="different ranks"):
+        check_adapter_tensors(manifest, "ha", bad)
 
 
 def test_bottleneck_adapters_act_on_the_int8_graph_with_int8_adapter_files(mixed_workdir, feeds):
