@@ -48,3 +48,21 @@ def test_pad_batch_shapes(tiny_backbone: Path) -> None:
     batch = pad_batch(windows, pad_token_id(tok))
     assert batch["input_ids"].shape == batch["attention_mask"].shape == (2, len(windows[1]))
     assert batch["attention_mask"][0].sum() == len(windows[0])
+
+
+def test_span_never_starts_or_ends_with_whitespace() -> None:
+    from tokenizers import Tokenizer as RawTokenizer
+    from tokenizers import models, pre_tokenizers
+
+    vocab = [("<unk>", 0.0), ("▁Chinua", -1.0), ("▁Achebe", -1.0), ("▁wrote", -1.0), ("▁it", -1.0), ("?", -2.0)]
+    raw = RawTokenizer(models.Unigram(vocab, unk_id=0))
+    raw.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok = windowing_tokenizer(raw, max_length=32, stride=4)
+    context = "wrote it Chinua Achebe"
+    (window,) = encode_windows(tok, "wrote it?", context)
+    target = [i for i, o in enumerate(window.context_offsets) if o and "Achebe" in context[o[0]:o[1]]][0]
+    start = np.full(len(window), -5.0)
+    end = np.full(len(window), -5.0)
+    start[target - 1] = end[target] = 8.0
+    span = best_span(context, [window], [start], [end])
+    assert span.text == "Chinua Achebe" and context[span.start:span.end] == span.text

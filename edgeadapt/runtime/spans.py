@@ -64,6 +64,14 @@ def best_span(
     if best is None:
         return Span(text="", start=0, end=0, score=0.0)
     log_score, window, first, last = best
-    start_char = window.context_offsets[first][0]
-    end_char = window.context_offsets[last][1]
+    start_char, end_char = _strip_span(context, window.context_offsets[first][0], window.context_offsets[last][1])
     return Span(text=context[start_char:end_char], start=start_char, end=end_char, score=float(np.exp(log_score)))
+
+
+def _strip_span(context: str, start: int, end: int) -> tuple[int, int]:
+    """Drop the whitespace that metaspace tokenizers (XLM-R style) count into a token's offsets."""
+    while start < end and context[start].isspace():
+        start += 1
+    while end > start and context[end - 1].isspace():
+        end -= 1
+    return start, end
