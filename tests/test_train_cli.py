@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ from test_train_support import write_tiny_data
 from tiny import build_tiny_backbone
 
 from edgeadapt.cli.app import main
-from edgeadapt.training.runs import load_run_model
+from edgeadapt.training.runs import load_run_model, source_run_dir
 
 SMALL = ["--max-steps", "3", "--batch-size", "4", "--max-length", "64", "--doc-stride", "16", "--prompt-len", "4"]
 
@@ -46,7 +47,11 @@ def test_train_yo_runs_the_source_stage_first(
     allowed = {".json", ".jsonl", ".safetensors", ".png"}
     assert all(p.suffix in allowed for p in work.rglob("*") if p.is_file())  # no pickle anywhere
     info = json.loads((target / "run.json").read_text())
-    assert info["stage"] == "target" and info["prompt_len"] == 4 and info["source_run"] == str(source.resolve())
+    assert info["stage"] == "target" and info["prompt_len"] == 4 and info["source_run"] == "../en"
+    moved = tmp_path / "moved"
+    shutil.copytree(work, moved)  # the source run is found relative to the run: a workspace can move
+    assert source_run_dir(moved / "runs" / "yo", info) == (moved / "runs" / "en").resolve()
+    load_run_model(moved / "runs" / "yo")
     assert info["config"]["align_weight"] == 0.5 and info["config"]["seed"] == 13
     assert len(info["backbone"]["fingerprint"]) == 64
     assert all(len(d["sha256"]) == 64 for d in info["data"]["train"] + info["data"]["parallel"])

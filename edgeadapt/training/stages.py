@@ -8,6 +8,7 @@ If a target stage finds no finished source run, it trains the source stage first
 
 from __future__ import annotations
 
+import os
 import platform
 import time
 from dataclasses import dataclass, replace
@@ -158,7 +159,7 @@ def run_stage(
         accelerator=accelerator,
     )  # fmt: skip
     if main:
-        info = _run_info(config, identity, source_dir, prepared.provenance, result, steps)
+        info = _run_info(config, identity, run_dir, source_dir, prepared.provenance, result, steps)
         info["processes"] = accelerator.num_processes
         info["device"] = str(accelerator.device)
         if prepared.lexicon is not None:
@@ -200,7 +201,7 @@ def _check_resume(config: TrainConfig, run_dir: Path, resume: bool, console: Con
 
 
 def _run_info(
-    config: TrainConfig, identity: dict, source_dir: Path | None, provenance: dict, result, steps: int
+    config: TrainConfig, identity: dict, run_dir: Path, source_dir: Path | None, provenance: dict, result, steps: int
 ) -> dict[str, Any]:
     adapter_name = TASK_ADAPTER if config.stage == "source" else LANG_ADAPTER
     info: dict[str, Any] = {
@@ -221,7 +222,8 @@ def _run_info(
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     if source_dir is not None:
-        info["source_run"] = str(Path(source_dir).resolve())
+        # relative to the run, so that a workspace can be moved or copied whole
+        info["source_run"] = os.path.relpath(Path(source_dir).resolve(), Path(run_dir).resolve())
     return info
 
 
