@@ -103,3 +103,11 @@ def make_bottleneck_run(
     }
     write_run(model, run_dir, info)
     return run_dir
+
+
+def make_workspace(backbone: Path, work: Path) -> Path:
+    """A workspace with an English source run and two target runs of different rank and prompt length (yo, sw)."""
+    source = make_source_run(backbone, work / "runs" / "en")
+    make_target_run(backbone, source, work / "runs" / "yo", "yo", rank=4, prompt_len=3, seed=1)
+    make_target_run(backbone, source, work / "runs" / "sw", "sw", rank=2, prompt_len=5, seed=2)
+    return work

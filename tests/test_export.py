@@ -15,7 +15,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from run_factory import make_bottleneck_run, make_source_run, make_target_run
+from run_factory import make_bottleneck_run, make_source_run, make_target_run, make_workspace
 
 from edgeadapt.bundle import MANIFEST_FILE, check_adapter_tensors, read_manifest
 from edgeadapt.cli.app import main
@@ -40,9 +40,7 @@ CONTEXT = (
 def workdir(tiny_backbone: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A workspace with an English source run and two target runs of different rank and prompt length."""
     work = tmp_path_factory.mktemp("export-work")
-    source = make_source_run(tiny_backbone, work / "runs" / "en")
-    make_target_run(tiny_backbone, source, work / "runs" / "yo", "yo", rank=4, prompt_len=3, seed=1)
-    make_target_run(tiny_backbone, source, work / "runs" / "sw", "sw", rank=2, prompt_len=5, seed=2)
+    make_workspace(tiny_backbone, work)
     return work
 
 

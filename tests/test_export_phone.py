@@ -15,7 +15,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from run_factory import make_source_run, make_target_run
+from run_factory import make_workspace
 from tiny import CORPUS
 
 from edgeadapt.bundle import MANIFEST_FILE, read_manifest
@@ -38,9 +38,7 @@ CONTEXT = ("Lagos is the largest city in Nigeria and one of the largest in Afric
 @pytest.fixture(scope="module")
 def workdir(tiny_backbone: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("phone-work")
-    source = make_source_run(tiny_backbone, work / "runs" / "en")
-    make_target_run(tiny_backbone, source, work / "runs" / "yo", "yo", rank=4, prompt_len=3, seed=1)
-    make_target_run(tiny_backbone, source, work / "runs" / "sw", "sw", rank=2, prompt_len=5, seed=2)
+    make_workspace(tiny_backbone, work)
     (work / "corpus.txt").write_text("\n".join(CORPUS) + "\n", encoding="utf-8")
     return work
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from run_factory import make_source_run, make_target_run
+from run_factory import make_source_run, make_target_run, make_workspace
 
 from edgeadapt.bundle import MANIFEST_FILE
 from edgeadapt.cli.app import main
@@ -30,9 +30,7 @@ LONG_CONTEXT = ("Lagos is the largest city in Nigeria and one of the largest in 
 @pytest.fixture(scope="module")
 def bundle(tiny_backbone: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("runtime-work")
-    source = make_source_run(tiny_backbone, work / "runs" / "en")
-    make_target_run(tiny_backbone, source, work / "runs" / "yo", "yo", rank=4, prompt_len=3, seed=1)
-    make_target_run(tiny_backbone, source, work / "runs" / "sw", "sw", rank=2, prompt_len=5, seed=2)
+    make_workspace(tiny_backbone, work)
     export_bundle(None, work / "runs", work / "export", quantize="int8")
     return work / "export"
 
