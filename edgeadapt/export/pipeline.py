@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -358,7 +357,6 @@ def export_bundle(
             convert_bundle_to_ort(tmp, manifest)
         manifest.files = file_checksums(tmp, [p.name for p in tmp.iterdir() if p.is_file()])
         write_manifest(tmp, manifest)
-        _make_readable(tmp)
     step(f"bundle ready: {out}")
     return manifest
 
@@ -389,13 +387,6 @@ def _quiet_libraries() -> None:
 
     hf_logging.set_verbosity_error()
     ort.set_default_logger_severity(3)
-
-
-def _make_readable(bundle: Path) -> None:
-    """Temp files are private (0600); a bundle is meant to be copied to devices: 0755 dir, 0644 files."""
-    os.chmod(bundle, 0o755)
-    for path in bundle.iterdir():
-        os.chmod(path, 0o644)
 
 
 def _export_merged(model: PromptedQAModel, path: Path, options: GraphOptions, positions: int, max_length: int) -> None:
