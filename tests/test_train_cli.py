@@ -90,6 +90,42 @@ def test_train_bottleneck_adapter_through_the_cli(
     assert code == 2 and "--bottleneck-targets nothing.here match no layer" in err
 
 
+def test_full_finetuning_baseline_trains_every_encoder_weight(
+    tiny_backbone: Path, tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--adapter full --no-prompt`: every encoder weight moves, the whole encoder is saved as safetensors and loads
+    back; export refuses it in one line; the source stage refuses --adapter full."""
+    import torch
+    from peft import PeftModel
+    from safetensors.torch import load_file
+
+    from edgeadapt.training.runs import load_encoder
+
+    work = tmp_path / "work"
+    argv = ["train", "--lang", "yo", "--backbone", str(tiny_backbone), "--data-dir", str(tiny_data), "-w", str(work)]
+    code, err = _run([*argv, *SMALL, "--adapter", "full", "--no-prompt", "--lr", "1e-3"], capsys)
+    assert code == 0, err
+    source, target = work / "runs" / "en", work / "runs" / "yo"
+    info = json.loads((target / "run.json").read_text())
+    assert info["adapter"]["kind"] == "full" and info["adapter"]["dir"] == "encoder" and info["prompt_len"] == 0
+    assert not (target / "lang_adapter").exists() and not (target / "soft_prompt.safetensors").exists()
+    saved = load_file(str(target / "encoder" / "model.safetensors"))
+    start = PeftModel.from_pretrained(
+        load_encoder(str(tiny_backbone)), str(source / "task_adapter"), adapter_name="task"
+    )
+    start = start.merge_and_unload().state_dict()
+    moved = [name for name, tensor in saved.items() if not torch.equal(tensor, start[name])]
+    assert any("word_embeddings" in n for n in moved) and any("layer.1.output.dense" in n for n in moved)
+    model = load_run_model(target)
+    assert model.prompt_len == 0 and torch.equal(
+        model.encoder.state_dict()["pooler.dense.weight"], saved["pooler.dense.weight"]
+    )
+    code, err = _run(["export", "--runs", str(source), "--runs", str(target), "-w", str(work)], capsys)
+    assert code == 2 and "fine-tunes the whole backbone (--adapter full)" in err and len(err.strip().splitlines()) == 1
+    code, err = _run(["train", "--lang", "en", *argv[3:], *SMALL, "--adapter", "full"], capsys)
+    assert code == 2 and "--adapter full is for a language" in err
+
+
 def test_help_teaches_by_example(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["train", "--help"])

@@ -60,7 +60,9 @@ def train(
         _D.adapter,
         "--adapter",
         help="Language adapter: lora (peft LoRA on --lora-targets) or bottleneck (parallel bottleneck adapters,"
-        " ReLU, on --bottleneck-targets); the English source stage always trains a task LoRA.",
+        " ReLU, on --bottleneck-targets); or full: fine-tune every encoder weight (the full fine-tuning baseline,"
+        " lr 5e-5, saved whole as safetensors; evaluable, not exportable). The English source stage always trains"
+        " a task LoRA.",
     ),
     lora_rank: int = typer.Option(_D.lora_rank, "--lora-rank", help="LoRA rank r (alpha = 2r)."),
     lora_targets: str | None = typer.Option(

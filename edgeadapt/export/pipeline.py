@@ -52,6 +52,7 @@ from edgeadapt.training.runs import (
     ADAPTER_DIRS,
     HEAD_FILE,
     TASK_ADAPTER,
+    is_full_finetune,
     load_run_model,
     read_run,
     source_run_dir,
@@ -111,6 +112,11 @@ def collect_runs(run_dirs: list[Path] | None, runs_root: Path) -> RunSet:
             sources.add(run.resolve())
             continue
         lang = str(info["lang"])
+        if is_full_finetune(info):
+            raise EdgeAdaptError(
+                f"run {run} fine-tunes the whole backbone (--adapter full): it has no adapter to export; score it"
+                " with `edgeadapt eval`, or export LoRA / bottleneck runs (leave it out with --runs)"
+            )
         if not LANG_CODE.fullmatch(lang):
             raise EdgeAdaptError(f"run {run} has language code {lang!r}: use a plain code like 'yo'")
         if lang in targets or lang == SOURCE_LANG:

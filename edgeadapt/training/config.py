@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 SOURCE_LANG = "en"
-ADAPTER_KINDS = ("lora", "bottleneck")
+ADAPTER_KINDS = ("lora", "bottleneck", "full")
 FREEZE_CHOICES = ("prompt", "adapter")
 
 # per-stage step budgets used when neither --max-steps nor --epochs is given
@@ -31,6 +31,8 @@ BOTTLENECK_SCALE = 4.0
 # learning rates: the source stage learns QA from scratch; the target stage adjusts a working model
 SOURCE_LR = 3e-3
 TARGET_LR = 1e-3
+# --adapter full (the full fine-tuning baseline): every encoder weight moves, so the usual BERT-size rate
+FULL_FINETUNE_LR = 5e-5
 
 
 @dataclass
@@ -94,6 +96,8 @@ class TrainConfig:
         """The target patterns of the adapter this stage trains (LoRA or bottleneck)."""
         if self.adapter_kind == "bottleneck":
             return list(self.bottleneck_targets or BOTTLENECK_TARGETS)
+        if self.adapter_kind == "full":
+            return ["*"]
         return self.targets
 
     @property
@@ -101,6 +105,8 @@ class TrainConfig:
         """``lr``, else the stage's default."""
         if self.lr is not None:
             return self.lr
+        if self.adapter_kind == "full":
+            return FULL_FINETUNE_LR
         return SOURCE_LR if self.stage == "source" else TARGET_LR
 
     @property

@@ -4,6 +4,8 @@
 - target: frozen backbone with the source task LoRA merged in + the source span head (frozen: it is
   shared by every language of an export) + language adapter (peft LoRA ``lang``, or bottleneck adapters
   with ``--adapter bottleneck``) + soft prompt.
+- target with ``--adapter full`` (the full fine-tuning baseline): the same model with every encoder weight
+  trainable and no adapter.
 """
 
 from __future__ import annotations
@@ -22,8 +24,12 @@ from edgeadapt.training.runs import ADAPTER_DIRS, HEAD_FILE, TASK_ADAPTER, load_
 def add_adapter(encoder: torch.nn.Module, config: TrainConfig, name: str) -> torch.nn.Module:
     """Freeze ``encoder`` and add a fresh adapter called ``name``: a peft LoRA, or (``--adapter bottleneck``,
     target stage) parallel bottleneck adapters injected in place (:mod:`edgeadapt.training.bottleneck`)."""
-    if config.adapter_kind not in ("lora", "bottleneck"):
-        raise EdgeAdaptError(f"unknown --adapter {config.adapter!r}: choose lora or bottleneck")
+    if config.adapter_kind not in ("lora", "bottleneck", "full"):
+        raise EdgeAdaptError(f"unknown --adapter {config.adapter!r}: choose lora, bottleneck or full")
+    if config.adapter_kind == "full":
+        for param in encoder.parameters():
+            param.requires_grad_(True)
+        return encoder
     if config.adapter_kind == "bottleneck":
         for param in encoder.parameters():
             param.requires_grad_(False)

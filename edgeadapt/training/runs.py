@@ -11,6 +11,8 @@
                              adapter_config.json ("kind": "bottleneck") + adapter_model.safetensors
                              (see edgeadapt/training/bottleneck.py)
     soft_prompt.safetensors  key "prompt" [k, hidden] (target stage, absent with --no-prompt)
+    encoder/                 --adapter full only (the full fine-tuning baseline): the whole fine-tuned encoder,
+                             a Hugging Face folder (config.json + model.safetensors), instead of lang_adapter/
     metrics.jsonl, curves.png
 
 A target-stage model is: backbone with the source run's task adapter merged in, the source run's
@@ -37,6 +39,12 @@ PROMPT_FILE = "soft_prompt.safetensors"
 TASK_ADAPTER = "task"
 LANG_ADAPTER = "lang"
 ADAPTER_DIRS = {TASK_ADAPTER: "task_adapter", LANG_ADAPTER: "lang_adapter"}
+FULL_ENCODER_DIR = "encoder"
+
+
+def is_full_finetune(info: dict[str, Any]) -> bool:
+    """Whether run.json describes a full fine-tuning run (``--adapter full``: whole encoder saved, no adapter)."""
+    return (info.get("adapter") or {}).get("kind") == "full"
 
 
 def read_run(run_dir: str | Path) -> dict[str, Any]:
@@ -126,6 +134,10 @@ def load_run_model(run_dir: str | Path, backbone: str | None = None) -> Prompted
         load_head(model, run_dir / HEAD_FILE)
         return model.eval()
     source = source_run_dir(run_dir, info)
+    if is_full_finetune(info):
+        model = PromptedQAModel(load_encoder(str(run_dir / FULL_ENCODER_DIR)))
+        load_head(model, source / HEAD_FILE)
+        return model.eval()
     merged = PeftModel.from_pretrained(
         load_encoder(path), str(source / ADAPTER_DIRS[TASK_ADAPTER]), adapter_name=TASK_ADAPTER
     ).merge_and_unload()
@@ -159,6 +171,20 @@ def save_adapter(model: PromptedQAModel, adapter_name: str, run_dir: Path) -> No
         shutil.move(str(saved), str(target))
 
 
+def save_full_encoder(model: PromptedQAModel, run_dir: Path) -> None:
+    """Write the whole encoder as a Hugging Face folder (safetensors) to ``run_dir/encoder`` (--adapter full)."""
+    import shutil
+    import tempfile
+
+    target = Path(run_dir) / FULL_ENCODER_DIR
+    with tempfile.TemporaryDirectory(dir=run_dir) as tmp:
+        model.encoder.save_pretrained(tmp, safe_serialization=True)
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.move(tmp, str(target))
+        Path(tmp).mkdir()  # TemporaryDirectory removes it on exit
+
+
 def write_run(model: PromptedQAModel, run_dir: str | Path, info: dict[str, Any]) -> None:
     """Save a trained model's files and ``run.json`` (written last: its presence marks a finished run).
 
@@ -174,6 +200,8 @@ def write_run(model: PromptedQAModel, run_dir: str | Path, info: dict[str, Any])
     if info["stage"] == "source":
         save_adapter(model, TASK_ADAPTER, run_dir)
         save_head(model, run_dir / HEAD_FILE)
+    elif is_full_finetune(info):
+        save_full_encoder(model, run_dir)
     else:
         save_adapter(model, LANG_ADAPTER, run_dir)
         (run_dir / PROMPT_FILE).unlink(missing_ok=True)

@@ -28,7 +28,15 @@ from edgeadapt.training.loop import make_accelerator, run_loop
 from edgeadapt.training.models import build_source_model, build_target_model, trainable_count
 from edgeadapt.training.objective import StageObjective
 from edgeadapt.training.report import CURVES_FILE, plot_curves, recent_means
-from edgeadapt.training.runs import ADAPTER_DIRS, LANG_ADAPTER, RUN_FILE, TASK_ADAPTER, read_run, write_run
+from edgeadapt.training.runs import (
+    ADAPTER_DIRS,
+    FULL_ENCODER_DIR,
+    LANG_ADAPTER,
+    RUN_FILE,
+    TASK_ADAPTER,
+    read_run,
+    write_run,
+)
 
 ALIGN_FEATURES = "mean of the last-layer hidden states over the real (non-prompt, non-padding) tokens"
 SHARED_WITH_SOURCE = (
@@ -230,7 +238,9 @@ def _run_info(
 def _adapter_info(config: TrainConfig, adapter_name: str) -> dict[str, Any]:
     """run.json's ``adapter``: kind, name, folder, rank (the bottleneck size r for a bottleneck), targets."""
     info: dict[str, Any] = {"kind": config.adapter_kind, "name": adapter_name, "dir": ADAPTER_DIRS[adapter_name]}
-    if config.adapter_kind == "bottleneck":
+    if config.adapter_kind == "full":
+        info |= {"dir": FULL_ENCODER_DIR, "rank": None, "alpha": None, "targets": ["*"]}
+    elif config.adapter_kind == "bottleneck":
         info |= {"rank": config.bottleneck_size, "alpha": None, "size": config.bottleneck_size}
         info |= {"scale": config.bottleneck_scale, "activation": "relu", "targets": config.adapter_targets}
     else:
@@ -296,7 +306,7 @@ def _validate(config: TrainConfig) -> None:
     from edgeadapt.training.config import ADAPTER_KINDS, FREEZE_CHOICES
 
     checks = [
-        (config.adapter in ADAPTER_KINDS, f"unknown --adapter {config.adapter!r}: choose lora or bottleneck"),
+        (config.adapter in ADAPTER_KINDS, f"unknown --adapter {config.adapter!r}: choose lora, bottleneck or full"),
         (config.prompt_len >= 0, "--prompt-len must be 0 or more"),
         (config.lora_rank > 0, "--lora-rank must be at least 1"),
         (config.bottleneck_size > 0, "--bottleneck-size must be at least 1"),
@@ -314,8 +324,10 @@ def _validate(config: TrainConfig) -> None:
     for ok, message in checks:
         if not ok:
             raise EdgeAdaptError(message)
-    if config.adapter == "bottleneck" and config.stage == "source":
+    if config.adapter != "lora" and config.stage == "source":
         raise EdgeAdaptError(
-            "--adapter bottleneck is for a language (target stage); the English source stage always trains a task"
-            " LoRA: drop --adapter bottleneck or pick another --lang"
+            f"--adapter {config.adapter} is for a language (target stage); the English source stage always trains a"
+            f" task LoRA: drop --adapter {config.adapter} or pick another --lang"
         )
+    if config.adapter == "full" and "adapter" in config.freeze:
+        raise EdgeAdaptError("--adapter full has no adapter to --freeze: it trains every encoder weight")
