@@ -20,6 +20,11 @@ def test_variants_with_the_same_settings_share_one_run() -> None:
     assert configs["no_prompt"].prompt_len == 0 and configs["k50"].prompt_len == 50
     assert configs["no_l2"].l2_weight == 0.0 and configs["lambda2"].align_weight == 2.0
     assert all(config.max_steps == 3 for config in configs.values())
+    assert configs["finetune_seed2"].adapter == "full" and configs["finetune_seed2"].prompt_len == 0
+    assert (
+        configs["finetune_seed13"].seed == 13
+        and configs["finetune_seed13"].align_weight == configs["full"].align_weight
+    )
     assert len(configs) == len(owner) - 5
 
 
@@ -36,7 +41,8 @@ def test_bench_ablations_trains_scores_and_plots(tiny_backbone: Path, tmp_path: 
     err = capsys.readouterr().err
     result = json.loads((out / "ablations-yo.json").read_text())
     variants = result["variants"]
-    assert set(variants) == {"full", "no_prompt", "ratio0", "ratio0.4", "full_seed13", "full_seed2"}
+    seeds = {"full_seed13", "full_seed2", "finetune_seed13", "finetune_seed2"}
+    assert set(variants) == {"full", "no_prompt", "ratio0", "ratio0.4"} | seeds
     assert (
         variants["ratio0.4"]["same_run_as"] == "full" and variants["ratio0.4"]["scores"] == variants["full"]["scores"]
     )
@@ -50,11 +56,17 @@ def test_bench_ablations_trains_scores_and_plots(tiny_backbone: Path, tmp_path: 
     assert (
         0 <= stability["method"]["afriqa:yo:test"]["score"] <= 1 and stability["method"]["afriqa:yo:test"]["runs"] == 2
     )
-    assert stability["full_finetune"] is None and "freezes the backbone" in stability["full_finetune_note"]
+    baseline = stability["full_finetune"]["afriqa:yo:test"]
+    assert 0 <= baseline["score"] <= 1 and baseline["runs"] == 2 and baseline["questions"] == 4
+    finetuned = json.loads((work / "finetune_seed2" / "run.json").read_text())
+    assert (
+        finetuned["adapter"]["kind"] == "full" and (work / "finetune_seed2" / "encoder" / "model.safetensors").exists()
+    )
     assert result["plots"] == {"synthetic_ratio": "ablations-yo-synthetic_ratio.png"}
     assert (out / "ablations-yo-synthetic_ratio.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["ablations"]["yo"]) == set(variants) and "yo" in summary["stability"]["method"]
+    assert 0 <= summary["stability"]["full_finetune"]["yo"]["afriqa:yo:test"] <= 1
     assert "ablations, yo" in err
     # a second call reuses the finished run
     assert _run(common + ["--only", "full"]) in (0, None)

@@ -3,12 +3,10 @@
 Every variant is a target stage trained by :func:`edgeadapt.training.stages.train` on top of one shared source
 run, with settings overridden (no prompt, no alignment, no L2, no synthetic data, prompt length k, lambda,
 synthetic ratio); variants whose settings coincide (``lambda0`` and ``no_align``, ``ratio0.4`` and ``full``...)
-are trained once. ``--seeds`` trains the full method with other seeds and measures its stability score
-(:mod:`edgeadapt.evaluation.stability`). A finished variant run with the same settings is reused, so an
-interrupted sweep continues where it stopped.
-
-Full fine-tuning of the whole backbone (the paper's stability baseline) is not offered by the training
-library (its backbone is always frozen): the result says so instead of inventing a number.
+are trained once. ``--seeds`` trains the full method with each seed and, as the paper's baseline, full
+fine-tuning of the whole backbone (``--adapter full``, no prompt) with the same data, losses, step budget and
+seeds; the stability score (:mod:`edgeadapt.evaluation.stability`) of both is reported side by side. A finished
+variant run with the same settings is reused, so an interrupted sweep continues where it stopped.
 """
 
 from __future__ import annotations
@@ -36,11 +34,8 @@ SWEEPS = {"prompt_len": "k", "align_weight": "lambda", "synthetic_ratio": "ratio
 """Setting -> prefix of the variants that sweep it (each sweep is plotted against F1)."""
 
 DEFAULT_EVAL = {"yo": ["afriqa:yo:test"], "sw": ["afriqa:sw:test", "tydiqa:sw:dev"]}
-FULL_FINETUNE_NOTE = (
-    "not measured: edgeadapt's training library always freezes the backbone (LoRA + prompt only); a full"
-    " fine-tuning baseline needs a TrainConfig option that unfreezes every encoder weight (and a run format that"
-    " saves the whole encoder as safetensors) in edgeadapt/training"
-)
+FULL_FINETUNE = {"adapter": "full", "prompt_len": 0}
+"""The baseline of the stability comparison: every encoder weight trained, no prompt, no adapter."""
 
 Step = Callable[[str], None]
 
@@ -92,6 +87,7 @@ def plan_runs(settings: AblationSettings, backbone: str) -> tuple[dict[str, Any]
     by_key: dict[str, str] = {}
     wanted = [(name, replace(base, **VARIANTS[name])) for name in settings.chosen()]
     wanted += [(f"full_seed{seed}", replace(base, seed=seed)) for seed in settings.seeds]
+    wanted += [(f"finetune_seed{seed}", replace(base, seed=seed, **FULL_FINETUNE)) for seed in settings.seeds]
     for name, config in wanted:
         key = _key(config)
         if key not in by_key:
@@ -135,6 +131,11 @@ def train_variants(
             "final_losses": info.get("final_losses"),
         }
     return done
+
+
+def _seed_overrides(config, name: str) -> dict[str, Any]:
+    """The settings a seed run changes: its seed (and, for full fine-tuning, the baseline's settings)."""
+    return {"seed": config.seed, **(FULL_FINETUNE if name.startswith("finetune_seed") else {})}
 
 
 def _scores_by_run(report) -> dict[str, dict[str, dict[str, float]]]:
@@ -217,21 +218,27 @@ def run_ablations(
     work_dir.mkdir(parents=True, exist_ok=True)
     trained = train_variants(configs, work_dir, source, data_dir, step)
     seed_runs = list(dict.fromkeys(owner[name] for name in owner if name.startswith("full_seed")))
-    plain_runs = [name for name in configs if name not in seed_runs]
+    finetune_runs = list(dict.fromkeys(owner[name] for name in owner if name.startswith("finetune_seed")))
+    plain_runs = [name for name in configs if name not in seed_runs + finetune_runs]
     scores: dict[str, dict[str, dict[str, float]]] = {}
     options = {"data_dir": data_dir, "max_examples": settings.max_examples, "show_progress": True}
     if plain_runs:
         step(f"scoring {len(plain_runs)} variant run(s) on {', '.join(datasets)}")
         scores.update(_scores_by_run(evaluate_runs([trained[n]["run"] for n in plain_runs], datasets, **options)))
     stability: dict[str, Any] = {}
-    if seed_runs:
-        step(f"scoring {len(seed_runs)} seed run(s) and their stability")
-        report = evaluate_runs([trained[n]["run"] for n in seed_runs], datasets, **options)
-        scores.update(_scores_by_run(report))
-        stability = {spec: value.to_dict() for spec, value in report.stability.items()}
+    finetune_stability: dict[str, Any] = {}
+    for label, names, into in (
+        ("method", seed_runs, stability),
+        ("full fine-tuning", finetune_runs, finetune_stability),
+    ):
+        if names:
+            step(f"scoring {len(names)} {label} seed run(s) and their stability")
+            report = evaluate_runs([trained[n]["run"] for n in names], datasets, **options)
+            scores.update(_scores_by_run(report))
+            into.update({spec: value.to_dict() for spec, value in report.stability.items()})
     variants = {
         name: {
-            "overrides": VARIANTS.get(name, {"seed": configs[owner[name]].seed}),
+            "overrides": VARIANTS.get(name, _seed_overrides(configs[owner[name]], name)),
             "same_run_as": owner[name] if owner[name] != name else None,
             **trained[owner[name]],
             "scores": scores[trained[owner[name]]["run"]],
@@ -260,9 +267,9 @@ def run_ablations(
         "variants": variants,
         "stability": {
             "method": stability or None,
+            "full_finetune": finetune_stability or None,
             "seeds": settings.seeds,
-            "full_finetune": None,
-            "full_finetune_note": FULL_FINETUNE_NOTE,
+            "full_finetune_settings": FULL_FINETUNE,
         },
         "plots": plots,
     }
@@ -271,8 +278,9 @@ def run_ablations(
     ablations = summary.get("ablations", {})
     ablations[lang] = {name: {spec: s["f1"] for spec, s in v["scores"].items()} for name, v in variants.items()}
     overall = summary.get("stability", {})
-    overall = {"method": dict(overall.get("method") or {}), "full_finetune": None, "note": FULL_FINETUNE_NOTE}
-    if stability:
-        overall["method"][lang] = {spec: value["score"] for spec, value in stability.items()}
+    overall = {key: dict(overall.get(key) or {}) for key in ("method", "full_finetune")}
+    for key, measured in (("method", stability), ("full_finetune", finetune_stability)):
+        if measured:
+            overall[key][lang] = {spec: value["score"] for spec, value in measured.items()}
     merge_summary(Path(out_dir), f"ablations-{lang}", {"ablations": ablations, "stability": overall}, machine)
     return result

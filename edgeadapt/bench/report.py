@@ -85,9 +85,9 @@ def print_ablations(result: dict[str, Any], console: Console) -> None:
         table.add_row(name, *cells, variant["same_run_as"] or "")
     console.print(table)
     stability = result["stability"]
-    if stability["method"]:
-        parts = [f"{spec} {value['score']:.3f}" for spec, value in stability["method"].items()]
-        console.print(f"stability over seeds {stability['seeds']}: " + ", ".join(parts))
-    console.print(f"full fine-tuning baseline: {stability['full_finetune_note']}")
+    for key, label in (("method", "the method"), ("full_finetune", "full fine-tuning")):
+        if stability.get(key):
+            parts = [f"{spec} {value['score']:.3f}" for spec, value in stability[key].items()]
+            console.print(f"stability of {label} over seeds {stability['seeds']}: " + ", ".join(parts))
     for setting, name in result["plots"].items():
         console.print(f"plot of F1 against {setting}: {name}")

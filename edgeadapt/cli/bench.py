@@ -164,7 +164,9 @@ ABLATIONS_HELP = (
     "\n"
     "Variants: full, no_prompt, no_align, no_l2, no_synthetic, k5 k10 k20 k50, lambda0 lambda0.1 "
     "lambda0.5 lambda1 lambda2, ratio0 ratio0.2 ratio0.4 ratio0.6 (the ratio curve is plotted to PNG). "
-    "--seeds adds the full method with other seeds and its stability score. Every variant gets the same "
+    "--seeds trains the full method with each seed and, as the baseline, full fine-tuning of the whole backbone "
+    "(train --adapter full, no prompt, same data, losses and budget) with the same seeds, and compares their "
+    "stability scores. Every variant gets the same "
     "--max-steps budget on top of one source run; finished variant runs are reused.\n"
     "\n"
     "Examples:\n"
@@ -183,7 +185,9 @@ def ablations(
     ctx: typer.Context,
     lang: str = typer.Option(..., "--lang", "-l", help="Target language to train the variants for."),
     only: list[str] = typer.Option([], "--only", help="Variant names to run (default: all); repeat."),
-    seeds: list[int] = typer.Option([], "--seeds", help="Extra seeds of the full method (stability); repeat."),
+    seeds: list[int] = typer.Option(
+        [], "--seeds", help="Seeds of the full method and of full fine-tuning (stability); repeat."
+    ),
     max_steps: int = typer.Option(140, "--max-steps", help="Training steps of every variant (same budget)."),
     data: list[str] = typer.Option([], "--data", help="Evaluation set (default: per language); repeat."),
     max_examples: int | None = typer.Option(None, "--max-examples", "-n", help="First N questions of each set."),
