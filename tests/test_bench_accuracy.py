@@ -77,6 +77,37 @@ def test_int8_bundles_are_scored_and_deltas_reported(tiny_runs, tmp_path: Path, 
     assert "pytorch_fp32" not in json.loads((out / "accuracy.json").read_text())["rows"][0]
 
 
+def test_matched_only_scores_each_run_on_its_own_language_and_english(tiny_runs, tmp_path: Path, capsys) -> None:
+    """--matched-only: the source run on every set, the yo run on Yoruba and English sets, not on German."""
+    import shutil
+
+    samples = Path(__file__).resolve().parents[1] / "samples" / "data"
+    data = tmp_path / "data"
+    shutil.copytree(samples, data)
+    shutil.copy(data / "xquad" / "xquad.en.json", data / "xquad" / "xquad.de.json")  # a third language's set
+    out = tmp_path / "results"
+    args = ["bench", "accuracy", "--run", str(tiny_runs["yo"]), "--quantize", "none", "-n", "3", "--out", str(out)]
+    args += ["--data-dir", str(data)]
+    args += ["--data", "afriqa:yo:test", "--data", "xquad:en", "--data", "xquad:de", "--matched-only"]
+    code, err = _run(args, capsys)
+    assert code == 0, err
+    result = json.loads((out / "accuracy.json").read_text())
+    rows = {(row["run_lang"], row["dataset"]): row for row in result["rows"]}
+    assert set(rows) == {
+        ("en", "afriqa:yo:test"),
+        ("en", "xquad:en"),
+        ("en", "xquad:de"),
+        ("yo", "afriqa:yo:test"),
+        ("yo", "xquad:en"),
+    }
+    for row in rows.values():
+        assert set(row) >= {"pytorch_fp32", "onnx_externalized", "onnx_merged"} and row["pytorch_fp32"]["count"] == 3
+        assert row["onnx_externalized"]["f1"] == pytest.approx(row["pytorch_fp32"]["f1"], abs=1e-6)
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["accuracy_by_run"]["yo"]) == {"afriqa:yo:test", "xquad:en"}
+    assert "yo" in summary["english_retention"]["xquad:en"] and "run" not in summary["accuracy"]["xquad:de"]
+
+
 def test_bad_requests_are_one_line_errors(tiny_runs, tmp_path: Path, capsys) -> None:
     code, err = _run(["bench", "accuracy", "--run", str(tiny_runs["yo"]), "--out", str(tmp_path)], capsys)
     assert code == 2 and "error: no dataset given" in err

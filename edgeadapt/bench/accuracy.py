@@ -41,10 +41,26 @@ def question_language(examples) -> str:
         return str(examples[0].lang)
 
 
+def scored_pairs(langs: list[str], question_langs: dict[str, str], matched_only: bool) -> set[tuple[str, str]]:
+    """(language, dataset) pairs to score: all of them, or with ``matched_only`` the source run on every set and each
+    target run on the sets in its own language and in English (retention)."""
+    return {
+        (lang, spec)
+        for lang in langs
+        for spec, question_lang in question_langs.items()
+        if not matched_only or lang == SOURCE_LANG or question_lang in (lang, SOURCE_LANG)
+    }
+
+
 def onnx_scores(
-    bundle: Path, langs: list[str], datasets: dict[str, list], answer_langs: dict[str, str], step: Step
+    bundle: Path,
+    langs: list[str],
+    datasets: dict[str, list],
+    answer_langs: dict[str, str],
+    step: Step,
+    pairs: set[tuple[str, str]] | None = None,
 ) -> dict[tuple[str, str], dict[str, float]]:
-    """(language, dataset) -> {em, f1, count, seconds} through ``QAEngine`` on ``bundle``."""
+    """(language, dataset) -> {em, f1, count, seconds} through ``QAEngine`` on ``bundle`` (only ``pairs`` if given)."""
     from edgeadapt.evaluation.metrics import score
     from edgeadapt.runtime.engine import QAEngine
 
@@ -52,6 +68,8 @@ def onnx_scores(
     scores: dict[tuple[str, str], dict[str, float]] = {}
     for lang in langs:
         for spec, examples in datasets.items():
+            if pairs is not None and (lang, spec) not in pairs:
+                continue
             step(f"ONNX {engine.manifest.mode} {engine.manifest.quantization}: {lang} on {spec}")
             began = time.perf_counter()
             answers = engine.answer_batch([ex.question for ex in examples], [ex.context for ex in examples], lang)
@@ -67,32 +85,37 @@ def _scores(em: float, f1: float, count: int, seconds: float) -> dict[str, Any]:
 
 
 def pytorch_scores(
-    run_set, specs: list[str], *, data_dir, max_examples, max_length, doc_stride, batch_size
+    run_set, specs: list[str], *, data_dir, max_examples, max_length, doc_stride, batch_size, pairs=None
 ) -> dict[tuple[str, str], dict[str, Any]]:
-    """(language, dataset) -> {em, f1, count, seconds} in PyTorch fp32; the source run is language ``en``."""
+    """(language, dataset) -> {em, f1, count, seconds} in PyTorch fp32; the source run is language ``en``.
+
+    With ``pairs`` (see :func:`scored_pairs`) each run is scored only on its own sets."""
     from edgeadapt.evaluation.runner import evaluate_runs
 
-    report = evaluate_runs(
-        [str(path) for path in run_set.targets.values()],
-        specs,
-        zero_shot=True,
-        data_dir=data_dir,
-        max_examples=max_examples,
-        max_length=max_length,
-        doc_stride=doc_stride,
-        batch_size=batch_size,
-        device="cpu",
-    )
-    return {
-        (SOURCE_LANG if row.zero_shot else row.run_lang, row.dataset): _scores(row.em, row.f1, row.count, row.seconds)
-        for row in report.rows
-    }
+    options = {"data_dir": data_dir, "max_examples": max_examples, "max_length": max_length}
+    options |= {"doc_stride": doc_stride, "batch_size": batch_size, "device": "cpu"}
+    if pairs is None:
+        jobs = [([str(path) for path in run_set.targets.values()], specs, True)]
+    else:
+        runs = {SOURCE_LANG: run_set.source, **run_set.targets}
+        jobs = [([str(runs[lang])], [s for s in specs if (lang, s) in pairs], False) for lang in runs]
+    scores: dict[tuple[str, str], dict[str, Any]] = {}
+    for run_dirs, chosen, zero_shot in jobs:
+        if not chosen:
+            continue
+        report = evaluate_runs(run_dirs, chosen, zero_shot=zero_shot, **options)
+        for row in report.rows:
+            lang = SOURCE_LANG if row.zero_shot else row.run_lang
+            scores[(lang, row.dataset)] = _scores(row.em, row.f1, row.count, row.seconds)
+    return scores
 
 
 def _rows(langs, specs, question_langs, answer_langs, measured: dict[str, dict]) -> list[dict[str, Any]]:
     rows = []
     for lang in langs:
         for spec in specs:
+            if not any((lang, spec) in scores for scores in measured.values()):
+                continue
             row: dict[str, Any] = {
                 "run_lang": lang,
                 "zero_shot": lang == SOURCE_LANG and question_langs[spec] != SOURCE_LANG,
@@ -147,6 +170,7 @@ def summarize_accuracy(rows: list[dict[str, Any]], quantize: str) -> dict[str, A
         lang: {
             spec: {route: _pick(by_key[(lang, spec)], route) for route in ("pytorch_fp32", *MODES.values())}
             for spec in specs
+            if (lang, spec) in by_key
         }
         for lang in langs
     }
@@ -156,7 +180,7 @@ def summarize_accuracy(rows: list[dict[str, Any]], quantize: str) -> dict[str, A
         if source is None or source["question_lang"] != SOURCE_LANG:
             continue
         for lang in langs:
-            if lang == SOURCE_LANG:
+            if lang == SOURCE_LANG or (lang, spec) not in by_key:
                 continue
             route = "pytorch_fp32" if "pytorch_fp32" in source else "onnx_externalized"
             retention.setdefault(spec, {})[lang] = {
@@ -172,6 +196,7 @@ def summarize_accuracy(rows: list[dict[str, Any]], quantize: str) -> dict[str, A
                 if f"f1_delta_{route}" in by_key[(lang, spec)]
             }
             for spec in specs
+            if (lang, spec) in by_key
         }
         for lang in langs
     }
@@ -196,10 +221,12 @@ def run_accuracy_benchmark(
     int8: bool = True,
     quantize: str = "int8",
     batch_size: int = 16,
+    matched_only: bool = False,
     command: str = "",
     on_step: Step | None = None,
 ) -> dict[str, Any]:
-    """Score every run (and its zero-shot source run) on every dataset; write accuracy.json, merge summary.json."""
+    """Score every run (and its zero-shot source run) on every dataset (``matched_only``: each target run on its
+    own language's sets and the English ones only); write accuracy.json, merge summary.json."""
     import shutil
 
     from edgeadapt import paths
@@ -225,6 +252,7 @@ def run_accuracy_benchmark(
     answer_langs = {spec: answer_language(items) for spec, items in datasets.items()}
     question_langs = {spec: question_language(items) for spec, items in datasets.items()}
     langs = [SOURCE_LANG, *run_set.targets]
+    pairs = scored_pairs(langs, question_langs, matched_only)
     measured: dict[str, dict] = {}
     max_length = doc_stride = None
     keep = work is not None
@@ -238,7 +266,7 @@ def run_accuracy_benchmark(
             manifest = read_manifest(bundles["externalize"])
             max_length, doc_stride = manifest.max_length, manifest.stride
             for mode, route in MODES.items():
-                measured[route] = onnx_scores(bundles[mode], langs, datasets, answer_langs, step)
+                measured[route] = onnx_scores(bundles[mode], langs, datasets, answer_langs, step, pairs)
         if pytorch:
             step("PyTorch fp32: every run and its zero-shot source run on every dataset")
             measured["pytorch_fp32"] = pytorch_scores(
@@ -249,6 +277,7 @@ def run_accuracy_benchmark(
                 max_length=max_length,
                 doc_stride=doc_stride,
                 batch_size=batch_size,
+                pairs=pairs if matched_only else None,
             )
     finally:
         if not keep:
@@ -266,6 +295,7 @@ def run_accuracy_benchmark(
             "max_length": max_length,
             "doc_stride": doc_stride,
             "batch_size": batch_size,
+            "matched_only": matched_only,
             "quantization": quantize if int8 else None,
             "routes": list(measured),
         },

@@ -130,6 +130,12 @@ def accuracy(
     int8_only: bool = typer.Option(False, "--int8-only", help="Skip PyTorch fp32."),
     quantize: str = typer.Option("int8", "--quantize", help="Bundles to score: int8, or none (fp32: checks export)."),
     batch_size: int = typer.Option(16, "--batch-size", help="Windows per forward pass."),
+    matched_only: bool = typer.Option(
+        False,
+        "--matched-only",
+        help="Score each target run only on its own language's sets and the English ones (retention); the"
+        " zero-shot source run still on every set.",
+    ),
     work: str | None = typer.Option(None, "--work", help="Keep the int8 bundles here and reuse them."),
     out: str = ResultsOption,
     workdir: str | None = WorkdirOption,
@@ -150,6 +156,7 @@ def accuracy(
         int8=not pytorch_only,
         quantize=quantize,
         batch_size=batch_size,
+        matched_only=matched_only,
         command=_command(ctx),
         on_step=lambda message: console.print(f"[dim]{message}[/]"),
     )
