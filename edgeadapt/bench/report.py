@@ -91,3 +91,22 @@ def print_ablations(result: dict[str, Any], console: Console) -> None:
             console.print(f"stability of {label} over seeds {stability['seeds']}: " + ", ".join(parts))
     for setting, name in result["plots"].items():
         console.print(f"plot of F1 against {setting}: {name}")
+
+
+def print_phone(result: dict[str, Any], console: Console) -> None:
+    """The phone bundle against the plain int8 bundle: sizes, F1, load and first-answer times."""
+    table = Table(
+        title=f"phone bundle ({result['phone_export_flags']}) vs plain int8, {', '.join(result['languages'])}"
+    )
+    table.add_column("")
+    table.add_column("plain int8", justify="right")
+    table.add_column("phone", justify="right")
+    sizes, timings = result["sizes"], result["timings"]
+    table.add_row("bundle MB", _mb(sizes["plain"]["bundle_bytes"]), _mb(sizes["phone"]["bundle_bytes"]))
+    table.add_row("largest adapter MB", *[f"{sizes[n]['max_adapter_bytes'] / 1e6:.3f}" for n in ("plain", "phone")])
+    for spec, score in result["scores"].items():
+        table.add_row(f"{spec} EM / F1", *[f"{score[n]['em']:.1f} / {score[n]['f1']:.1f}" for n in ("plain", "phone")])
+    for key, label in (("load_ms", "load ms p50"), ("first_answer_ms", "load + first answer ms p50")):
+        table.add_row(label, *[f"{timings[n][key]['p50']:.1f}" for n in ("plain", "phone")])
+    table.add_row("answer ms p50", *[f"{timings[n]['answer_ms']['p50']:.1f}" for n in ("plain", "phone")])
+    console.print(table)

@@ -237,3 +237,64 @@ def ablations(
     print_ablations(result, console)
     written = Path(out) / f"ablations-{result['lang']}.json"
     console.print(f"written: {written}, {Path(out) / 'summary.json'}")
+
+
+PHONE_HELP = (
+    "The phone bundle (trimmed vocabulary + edge-size options) against the plain int8 bundle of the same runs.\n"
+    "\n"
+    "Exports both (externalize mode, English + the given languages) into --work, then measures the bytes of "
+    "each bundle and of its largest adapter file, EM/F1 of each on every --data set (default: AfriQA yor test "
+    "for yo, TyDi QA Swahili dev for sw), the time to open each bundle and to give a first answer (medians of "
+    "--repeats interleaved openings), and the per-question latency. Writes trimmed.json and the 'trimmed' key "
+    "of summary.json.\n"
+    "\n"
+    "Examples:\n"
+    "\n"
+    "  edgeadapt bench phone --run yo --run sw --work benchmarks/work/phone\n"
+    "\n"
+    "  edgeadapt bench phone --run yo --run sw --optimize --mobile --vocab-size 30000 -n 200\n"
+)
+
+
+@app.command("phone", help=PHONE_HELP)
+def phone(
+    ctx: typer.Context,
+    runs: list[str] = typer.Option(..., "--run", "--runs", help="Target run: directory or language code; repeat."),
+    data: list[str] = typer.Option([], "--data", help="QA dataset spec (default: per language); repeat."),
+    max_examples: int | None = typer.Option(None, "--max-examples", "-n", help="First N questions of each set."),
+    adapter_dtype: str = typer.Option("fp16", "--adapter-dtype", help="Phone bundle adapter files: fp32, fp16, int8."),
+    int8_ffn_out: bool = typer.Option(
+        True, "--int8-ffn-out/--float-ffn-out", help="Phone bundle: quantize the FFN output projections too."
+    ),
+    optimize: bool = typer.Option(False, "--optimize", help="Phone bundle: save onnxruntime's optimisations."),
+    mobile: bool = typer.Option(False, "--mobile", help="Phone bundle: .ort graphs, timed through them."),
+    vocab_size: int | None = typer.Option(None, "--vocab-size", help="Phone bundle: keep at most N vocabulary rows."),
+    vocab_corpus: str | None = typer.Option(None, "--vocab-corpus", help="Phone bundle: extra text whose pieces stay."),
+    repeats: int = typer.Option(10, "--repeats", help="Interleaved openings of each bundle (load-time medians)."),
+    threads: int = typer.Option(2, "--threads", help="onnxruntime intra-op threads."),
+    work: str | None = typer.Option(None, "--work", help="Keep both bundles here and reuse them."),
+    out: str = ResultsOption,
+    workdir: str | None = WorkdirOption,
+    data_dir: str | None = DataDirOption,
+) -> None:
+    from edgeadapt.bench.phone import PhoneOptions, run_phone_benchmark
+
+    options = PhoneOptions(adapter_dtype, int8_ffn_out, optimize, mobile, vocab_size, vocab_corpus)
+    result = run_phone_benchmark(
+        runs,
+        list(data),
+        options=options,
+        out_dir=Path(out),
+        work=optional_path(work),
+        workdir=workdir,
+        data_dir=data_dir,
+        max_examples=max_examples,
+        repeats=repeats,
+        threads=threads,
+        command=_command(ctx),
+        on_step=lambda message: console.print(f"[dim]{message}[/]"),
+    )
+    from edgeadapt.bench.report import print_phone
+
+    print_phone(result, console)
+    console.print(f"written: {Path(out) / 'trimmed.json'}, {Path(out) / 'summary.json'}")
