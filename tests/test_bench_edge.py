@@ -89,6 +89,30 @@ def test_bench_edge_writes_every_route_and_sane_figures(tiny_runs: dict[str, Pat
     assert code == 0 and "(externalize, int8)" in err and "reusing optimum" in err
 
 
+def test_bench_edge_writes_its_figures_when_the_memory_probe_fails(
+    tiny_runs: dict[str, Path], tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The memory probe runs last in a child Python; when that child fails, the latency, switch and disk figures
+    are still written and the error is one line naming the file."""
+    import sys
+
+    broken = tmp_path / "broken-python"
+    broken.write_text("#!/bin/sh\necho 'ModuleNotFoundError: No module named edgeadapt' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(broken))
+    out = tmp_path / "results"
+    args = ["bench", "edge", "--runs", str(tiny_runs["yo"]), "--threads", "1", "--repeats", "2", "--warmup", "1"]
+    args += ["--seq-len", "64", "--switch-repeats", "2", "--session-repeats", "1", "--out", str(out)]
+    code, err = _run_cli(args, capsys)
+    assert code == 2 and "peak memory not measured" in err and "edge.json" in err
+    assert "No module named edgeadapt" in err and len(err.strip().splitlines()[-1]) > 0
+    edge = json.loads((out / "edge.json").read_text())
+    assert edge["peak_rss_bytes"] is None and "serving process" in edge["errors"]["peak_rss_bytes"]
+    assert edge["latency_ms"]["1"]["edgeadapt_int8_externalized"]["p50"] > 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert "peak_rss_bytes" not in summary and summary["switch_ms"]["adapter_swap"] > 0
+
+
 def test_bench_edge_refuses_a_source_run_alone(tiny_runs: dict[str, Path], tmp_path: Path, capsys) -> None:
     code, err = _run_cli(["bench", "edge", "--runs", str(tiny_runs["en"]), "--out", str(tmp_path)], capsys)
     assert code == 2 and "error: the edge benchmark needs at least one target-language run" in err

@@ -376,12 +376,17 @@ def run_edge_benchmark(
         disk = bundle_bytes(exports, settings.bundle_counts)
         served = (langs + [SOURCE_LANG])[:SERVED_LANGUAGES]
         step(f"peak memory of a process serving {', '.join(served)} (externalized, then merged)")
-        memory = {
-            "langs": served,
-            "threads": switch_threads,
-            "externalized": serving_memory(exports.externalized, served, switch_threads),
-            "merged": serving_memory(exports.merged, served, switch_threads),
-        }
+        memory: dict[str, Any] | None = None
+        memory_error = None
+        try:  # the last step: if it fails, every figure measured so far is still written
+            memory = {
+                "langs": served,
+                "threads": switch_threads,
+                "externalized": serving_memory(exports.externalized, served, switch_threads),
+                "merged": serving_memory(exports.merged, served, switch_threads),
+            }
+        except (EdgeAdaptError, OSError, subprocess.SubprocessError, ValueError) as exc:
+            memory_error = str(exc)
     finally:
         if not keep:
             shutil.rmtree(work_dir, ignore_errors=True)
@@ -402,6 +407,7 @@ def run_edge_benchmark(
         "switch_ms": switch,
         "bundle_bytes": disk,
         "peak_rss_bytes": memory,
+        "errors": {"peak_rss_bytes": memory_error} if memory_error else {},
         "notes": NOTES,
     }
     headline = str(max(settings.threads))
@@ -422,12 +428,15 @@ def run_edge_benchmark(
             ),
         },
         "bundle_bytes": {"externalized": disk["externalized"], "merged": disk["merged"]},
-        "peak_rss_bytes": {
+    }
+    if memory is not None:
+        summary["peak_rss_bytes"] = {
             "externalized": memory["externalized"]["peak_rss_bytes"],
             "merged": memory["merged"]["peak_rss_bytes"],
             "langs": served,
-        },
-    }
-    write_result(Path(out_dir), "edge", result)
+        }
+    written = write_result(Path(out_dir), "edge", result)
     merge_summary(Path(out_dir), "edge", summary, machine)
+    if memory_error:
+        raise EdgeAdaptError(f"peak memory not measured ({memory_error}); every other figure is in {written}")
     return result
