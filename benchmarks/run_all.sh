@@ -8,6 +8,7 @@ WORK="${BENCH_WORK:-benchmarks/work}"
 edgeadapt bench edge --runs yo --runs sw --threads 1 --threads 2 --repeats 100 --seq-len 384 --work "$WORK"
 edgeadapt bench accuracy --run yo --run sw --run de \
     --data afriqa:yo:test --data afriqa:sw:test --data tydiqa:sw:dev --xquad-all --data-dir "$DATA" --work "$WORK"
+edgeadapt bench phone --run yo --run sw --data-dir "$DATA" --work "$WORK/phone"
 for lang in yo sw; do
     edgeadapt bench ablations --lang "$lang" --max-steps 140 --data-dir "$DATA"
     edgeadapt bench ablations --lang "$lang" --only full --seeds 1 --seeds 2 --seeds 3 --max-steps 140 --data-dir "$DATA"
