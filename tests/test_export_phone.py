@@ -149,7 +149,7 @@ def test_per_tensor_and_ffn_out_int8_quantise_more_of_the_graph(int8_bundles):
     default_weights, default_scales = quantised(int8_bundles["default"])
     phone_weights, phone_scales = quantised(int8_bundles["phone"])
     assert phone_weights == default_weights and not weight_only(int8_bundles["default"])
-    assert len(weight_only(int8_bundles["phone"])) == 2  # the FFN output projection of both layers, weight-only int8
+    assert len(weight_only(int8_bundles["phone"])) == 2  # the FFN output projection of both layers, blockwise int8
     assert any(default_scales - {()}) and phone_scales == {()}  # per channel vs one scale per tensor
 
 

@@ -60,9 +60,9 @@ def test_span_never_starts_or_ends_with_whitespace() -> None:
     tok = windowing_tokenizer(raw, max_length=32, stride=4)
     context = "wrote it Chinua Achebe"
     (window,) = encode_windows(tok, "wrote it?", context)
-    target = [i for i, o in enumerate(window.context_offsets) if o and "Achebe" in context[o[0]:o[1]]][0]
+    target = [i for i, o in enumerate(window.context_offsets) if o and "Achebe" in context[o[0] : o[1]]][0]
     start = np.full(len(window), -5.0)
     end = np.full(len(window), -5.0)
     start[target - 1] = end[target] = 8.0
     span = best_span(context, [window], [start], [end])
-    assert span.text == "Chinua Achebe" and context[span.start:span.end] == span.text
+    assert span.text == "Chinua Achebe" and context[span.start : span.end] == span.text

@@ -49,8 +49,18 @@ app.command("ask")(ask.ask)
 app.add_typer(bench.app, name="bench")
 
 
-WORKSTATION_MODULES = {"torch", "transformers", "peft", "optimum", "onnx", "onnxscript", "accelerate",
-                       "safetensors", "matplotlib", "fontTools"}
+WORKSTATION_MODULES = {
+    "torch",
+    "transformers",
+    "peft",
+    "optimum",
+    "onnx",
+    "onnxscript",
+    "accelerate",
+    "safetensors",
+    "matplotlib",
+    "fontTools",
+}
 """Modules of the ``train`` extra: a device-only install (``pip install edgeadapt``) lacks them."""
 
 

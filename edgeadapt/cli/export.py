@@ -67,8 +67,8 @@ def export(
     int8_ffn_out: bool = typer.Option(
         False,
         "--int8-ffn-out",
-        help="int8: store the FFN output projection's weights as 8-bit too (weight-only, one scale per 32 weights,"
-        " float activations; kept float by default): ~21 MB less on multilingual-e5-small.",
+        help="int8: store the FFN output projection's weights as 8-bit too (blockwise: one scale per 32 weights and"
+        " per 32 activations; kept float by default): ~21 MB less on multilingual-e5-small.",
     ),
     optimize: bool = typer.Option(
         False,

@@ -103,15 +103,21 @@ def check_slots_float(model: onnx.ModelProto, adapter_inputs: set[str]) -> None:
 
 
 WEIGHT_ONLY_BLOCK = 32
-"""Weights per scale of the 8-bit weight-only MatMuls (``--int8-ffn-out``)."""
+"""Weights (and activations) per scale of the blockwise 8-bit MatMuls (``--int8-ffn-out``)."""
+
+
+WEIGHT_ONLY_ACCURACY_LEVEL = 4
+"""``MatMulNBits`` compute type: 4 = int8, the activations quantised per block of 32 values (0 = float, slower)."""
 
 
 def weight_only_int8(graph: Path, shapes: set[tuple[int, int]], adapter_inputs: set[str]) -> list[str]:
     """Store the weights of the float MatMuls whose weight has one of ``shapes`` as 8-bit integers, one scale per
-    block of 32 (onnxruntime's ``MatMulNBits``), in place; activations stay float. Returns the nodes changed.
+    block of 32 (onnxruntime's ``MatMulNBits``), in place; the activations get one scale per block of 32 values
+    at run time. Returns the nodes changed.
 
-    Used for the FFN down-projection: dynamic int8 there quantises its heavy-tailed GELU input to one scale per
-    tensor, which cost 1.9 F1 on AfriQA Yoruba; weight-only int8 keeps the activations float at the same size.
+    Used for the FFN down-projection: dynamic int8 there quantises its heavy-tailed GELU input with one scale per
+    tensor, which cost 1.9 F1 on AfriQA Yoruba; blockwise scales keep the outliers of one block from crushing
+    the others, at the same size (measured: BENCHMARKS.md section 5).
     """
     from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
@@ -124,7 +130,12 @@ def weight_only_int8(graph: Path, shapes: set[tuple[int, int]], adapter_inputs: 
     root.setLevel(logging.ERROR)  # the quantiser logs every node it skips
     try:
         quantizer = MatMulNBitsQuantizer(
-            model, bits=8, block_size=WEIGHT_ONLY_BLOCK, is_symmetric=True, nodes_to_include=names
+            model,
+            bits=8,
+            block_size=WEIGHT_ONLY_BLOCK,
+            is_symmetric=True,
+            accuracy_level=WEIGHT_ONLY_ACCURACY_LEVEL,
+            nodes_to_include=names,
         )
         quantizer.process()
     finally:
