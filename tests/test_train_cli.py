@@ -140,7 +140,7 @@ def test_help_teaches_by_example(capsys: pytest.CaptureFixture[str]) -> None:
         (["--lang", "de"], "no English-de parallel data"),
         (["--lang", "en", "--train-data", "squad:/nonexistent/file.json"], "data file not found"),
         (["--lang", "en", "--adapter", "bottleneck"], "always trains a task LoRA"),
-        (["--lang", "en", "--adapter", "adapterhub"], "choose lora or bottleneck"),
+        (["--lang", "en", "--adapter", "adapterhub"], "choose lora, bottleneck or full"),
         (["--lang", "en", "--lora-targets", "nonexistent_proj"], "match no layer"),
         (["--lang", "en", "--resume"], "nothing to resume"),
         (["--lang", "en", "--synthetic-ratio", "1.5"], "--synthetic-ratio"),
