@@ -8,7 +8,6 @@ is the run *without* its prompt. The benchmark says so wherever it reports this 
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from edgeadapt.errors import EdgeAdaptError
@@ -65,19 +64,16 @@ def export_peer(run_dir: Path, folder: Path, preset: str) -> Path:
     from optimum.onnxruntime import ORTModelForQuestionAnswering, ORTQuantizer
     from optimum.onnxruntime.configuration import AutoQuantizationConfig
 
+    from edgeadapt.export.quantize import quiet_root_logger
+
     hf_dir, onnx_dir, int8_dir = folder / "hf", folder / "onnx", folder / "int8"
     save_merged_hf_model(run_dir, hf_dir)
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
+    with quiet_root_logger():
         ORTModelForQuestionAnswering.from_pretrained(hf_dir, export=True).save_pretrained(onnx_dir)
         config = getattr(AutoQuantizationConfig, preset)(is_static=False, per_channel=True)
         ORTQuantizer.from_pretrained(onnx_dir, file_name=ONNX_FILE).quantize(
             save_dir=int8_dir, quantization_config=config
         )
-    finally:
-        root.setLevel(level)
     target = int8_dir / QUANTIZED_FILE
     if not target.exists():
         raise EdgeAdaptError(f"optimum wrote no {QUANTIZED_FILE} in {int8_dir}")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import onnx
@@ -31,6 +33,18 @@ def adapter_nodes(model: onnx.ModelProto, adapter_inputs: set[str]) -> list[str]
             if node.op_type not in MERGE_OPS:
                 derived.update(node.output)
     return found
+
+
+@contextmanager
+def quiet_root_logger() -> Iterator[None]:
+    """Raise the root logger to ERROR for the block: onnxruntime's and optimum's quantisers log chattily there."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
 
 
 def matmuls_with_weight_shape(model: onnx.ModelProto, shapes: set[tuple[int, int]]) -> list[str]:
@@ -66,10 +80,7 @@ def quantize_int8(
     if missing:
         raise RuntimeError("every node needs a name to be excluded from quantisation")
     excluded = adapter_nodes(model, adapter_inputs) + matmuls_with_weight_shape(model, keep_float_shapes or set())
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # the quantiser logs a pre-processing hint as a warning on every call
-    try:
+    with quiet_root_logger():  # the quantiser logs a pre-processing hint as a warning on every call
         quantize_dynamic(
             str(source),
             str(target),
@@ -78,8 +89,6 @@ def quantize_int8(
             nodes_to_exclude=excluded,
             extra_options={"DefaultTensorType": TensorProto.FLOAT},
         )
-    finally:
-        root.setLevel(level)
     check_slots_float(onnx.load(str(target)), adapter_inputs)
     return excluded
 
@@ -125,10 +134,7 @@ def weight_only_int8(graph: Path, shapes: set[tuple[int, int]], adapter_inputs: 
     names = matmuls_with_weight_shape(model, shapes)
     if not names:
         return []
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # the quantiser logs every node it skips
-    try:
+    with quiet_root_logger():  # the quantiser logs every node it skips
         quantizer = MatMulNBitsQuantizer(
             model,
             bits=8,
@@ -138,8 +144,6 @@ def weight_only_int8(graph: Path, shapes: set[tuple[int, int]], adapter_inputs: 
             nodes_to_include=names,
         )
         quantizer.process()
-    finally:
-        root.setLevel(level)
     quantizer.model.save_model_to_file(str(graph), use_external_data_format=False)
     check_slots_float(onnx.load(str(graph)), adapter_inputs)
     return names
