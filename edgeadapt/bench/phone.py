@@ -52,11 +52,6 @@ class PhoneOptions:
         return " ".join(parts)
 
 
-def bundle_bytes(bundle: Path) -> int:
-    """Bytes of every file of the bundle (graphs, tokenizer, adapters, manifest)."""
-    return sum(path.stat().st_size for path in bundle.rglob("*") if path.is_file())
-
-
 def max_adapter_bytes(bundle: Path) -> int:
     """Bytes of the bundle's largest ``.onnx_adapter`` file (0 when it has none)."""
     return max((path.stat().st_size for path in bundle.rglob("*.onnx_adapter")), default=0)
@@ -162,6 +157,7 @@ def run_phone_benchmark(
     import shutil
 
     from edgeadapt import paths
+    from edgeadapt.backbones.cache import folder_size
     from edgeadapt.bench.accuracy import onnx_scores, question_language
     from edgeadapt.bundle import read_manifest
     from edgeadapt.evaluation.runner import answer_language, load_datasets, resolve_run_dir
@@ -202,7 +198,7 @@ def run_phone_benchmark(
         timings = time_opening(
             bundles, mobile, probe.question, probe.context, scores[first_spec]["lang"], repeats, threads
         )
-        sizes = {name: {"bundle_bytes": bundle_bytes(b), "max_adapter_bytes": max_adapter_bytes(b)}
+        sizes = {name: {"bundle_bytes": folder_size(b), "max_adapter_bytes": max_adapter_bytes(b)}
                  for name, b in bundles.items()}  # fmt: skip
         vocabulary = read_manifest(bundles["phone"]).source.get("vocabulary", {})
     finally:

@@ -173,16 +173,10 @@ def save_adapter(model: PromptedQAModel, adapter_name: str, run_dir: Path) -> No
 
 def save_full_encoder(model: PromptedQAModel, run_dir: Path) -> None:
     """Write the whole encoder as a Hugging Face folder (safetensors) to ``run_dir/encoder`` (--adapter full)."""
-    import shutil
-    import tempfile
+    from edgeadapt.fileio import atomic_dir
 
-    target = Path(run_dir) / FULL_ENCODER_DIR
-    with tempfile.TemporaryDirectory(dir=run_dir) as tmp:
+    with atomic_dir(Path(run_dir) / FULL_ENCODER_DIR) as tmp:
         model.encoder.save_pretrained(tmp, safe_serialization=True)
-        if target.exists():
-            shutil.rmtree(target)
-        shutil.move(tmp, str(target))
-        Path(tmp).mkdir()  # TemporaryDirectory removes it on exit
 
 
 def write_run(model: PromptedQAModel, run_dir: str | Path, info: dict[str, Any]) -> None:
