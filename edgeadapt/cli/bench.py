@@ -20,6 +20,8 @@ app = typer.Typer(
 ResultsOption = typer.Option(
     "benchmarks/results", "--out", help="Folder for <name>.json and summary.json (merged, not overwritten)."
 )
+TargetRunsOption = typer.Option(..., "--run", "--runs", help="Target run: directory or language code; repeat.")
+MaxExamplesOption = typer.Option(None, "--max-examples", "-n", help="First N questions of each set.")
 
 
 def _command(ctx: typer.Context) -> str:
@@ -122,10 +124,10 @@ ACCURACY_HELP = (
 @app.command("accuracy", help=ACCURACY_HELP)
 def accuracy(
     ctx: typer.Context,
-    runs: list[str] = typer.Option(..., "--run", "--runs", help="Target run: directory or language code; repeat."),
+    runs: list[str] = TargetRunsOption,
     data: list[str] = typer.Option([], "--data", help="QA dataset spec (e.g. afriqa:yo:test); repeat."),
     xquad_all: bool = typer.Option(False, "--xquad-all", help="Add XQuAD in all ten languages."),
-    max_examples: int | None = typer.Option(None, "--max-examples", "-n", help="First N questions of each set."),
+    max_examples: int | None = MaxExamplesOption,
     pytorch_only: bool = typer.Option(False, "--pytorch-only", help="Skip the ONNX int8 bundles."),
     int8_only: bool = typer.Option(False, "--int8-only", help="Skip PyTorch fp32."),
     quantize: str = typer.Option("int8", "--quantize", help="Bundles to score: int8, or none (fp32: checks export)."),
@@ -197,7 +199,7 @@ def ablations(
     ),
     max_steps: int = typer.Option(140, "--max-steps", help="Training steps of every variant (same budget)."),
     data: list[str] = typer.Option([], "--data", help="Evaluation set (default: per language); repeat."),
-    max_examples: int | None = typer.Option(None, "--max-examples", "-n", help="First N questions of each set."),
+    max_examples: int | None = MaxExamplesOption,
     source_run: str = typer.Option("en", "--source-run", help="Source run (directory or code) all variants share."),
     backbone: str | None = typer.Option(None, "--backbone", help="Backbone (default: the source run's)."),
     batch_size: int | None = typer.Option(None, "--batch-size", help="Training batch size (default: train's)."),
@@ -259,9 +261,9 @@ PHONE_HELP = (
 @app.command("phone", help=PHONE_HELP)
 def phone(
     ctx: typer.Context,
-    runs: list[str] = typer.Option(..., "--run", "--runs", help="Target run: directory or language code; repeat."),
+    runs: list[str] = TargetRunsOption,
     data: list[str] = typer.Option([], "--data", help="QA dataset spec (default: per language); repeat."),
-    max_examples: int | None = typer.Option(None, "--max-examples", "-n", help="First N questions of each set."),
+    max_examples: int | None = MaxExamplesOption,
     adapter_dtype: str = typer.Option("fp16", "--adapter-dtype", help="Phone bundle adapter files: fp32, fp16, int8."),
     int8_ffn_out: bool = typer.Option(
         True, "--int8-ffn-out/--float-ffn-out", help="Phone bundle: quantize the FFN output projections too."
