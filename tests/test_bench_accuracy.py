@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from cli_runner import run_cli
 from run_factory import make_source_run, make_target_run
-
-from edgeadapt.cli.app import main
 
 SPECS = ["afriqa:yo:test", "xquad:en"]
 
@@ -20,21 +19,13 @@ def tiny_runs(tiny_backbone: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     return {"en": source, "yo": make_target_run(tiny_backbone, source, root / "yo", "yo", prompt_len=3)}
 
 
-def _run(args: list[str], capsys) -> tuple[int, str]:
-    try:
-        main(args)
-        return 0, capsys.readouterr().err
-    except SystemExit as exc:
-        return int(exc.code or 0), capsys.readouterr().err
-
-
 def test_onnx_fp32_scores_equal_pytorch_and_summary_has_every_key(tiny_runs, tmp_path: Path, capsys) -> None:
     """fp32 bundles give PyTorch's logits, so every score must match: the harness compares like with like."""
     out = tmp_path / "results"
     args = ["bench", "accuracy", "--run", str(tiny_runs["yo"]), "--quantize", "none", "-n", "6", "--out", str(out)]
     for spec in SPECS:
         args += ["--data", spec]
-    code, err = _run(args, capsys)
+    code, err = run_cli(args, capsys)
     assert code == 0, err
     result = json.loads((out / "accuracy.json").read_text())
     rows = {(row["run_lang"], row["dataset"]): row for row in result["rows"]}
@@ -65,14 +56,14 @@ def test_int8_bundles_are_scored_and_deltas_reported(tiny_runs, tmp_path: Path, 
     link = tiny_runs["yo"].parent.parent / "runs" / "yo"
     if not link.exists():
         link.symlink_to(tiny_runs["yo"])
-    code, err = _run(args, capsys)
+    code, err = run_cli(args, capsys)
     assert code == 0, err
     summary = json.loads((out / "summary.json").read_text())
     entry = summary["accuracy"]["afriqa:yo:test"]
     assert set(entry) >= {"zero_shot", "zero_shot_int8", "adapted", "adapted_int8", "adapted_int8_merged"}
     delta = summary["int8_f1_delta"]["yo"]["afriqa:yo:test"]
     assert set(delta) == {"externalized", "merged"} and all(-100 <= value <= 100 for value in delta.values())
-    code, err = _run(args + ["--int8-only"], capsys)
+    code, err = run_cli(args + ["--int8-only"], capsys)
     assert code == 0 and "(externalize, int8)" in err
     assert "pytorch_fp32" not in json.loads((out / "accuracy.json").read_text())["rows"][0]
 
@@ -89,7 +80,7 @@ def test_matched_only_scores_each_run_on_its_own_language_and_english(tiny_runs,
     args = ["bench", "accuracy", "--run", str(tiny_runs["yo"]), "--quantize", "none", "-n", "3", "--out", str(out)]
     args += ["--data-dir", str(data)]
     args += ["--data", "afriqa:yo:test", "--data", "xquad:en", "--data", "xquad:de", "--matched-only"]
-    code, err = _run(args, capsys)
+    code, err = run_cli(args, capsys)
     assert code == 0, err
     result = json.loads((out / "accuracy.json").read_text())
     rows = {(row["run_lang"], row["dataset"]): row for row in result["rows"]}
@@ -109,10 +100,10 @@ def test_matched_only_scores_each_run_on_its_own_language_and_english(tiny_runs,
 
 
 def test_bad_requests_are_one_line_errors(tiny_runs, tmp_path: Path, capsys) -> None:
-    code, err = _run(["bench", "accuracy", "--run", str(tiny_runs["yo"]), "--out", str(tmp_path)], capsys)
+    code, err = run_cli(["bench", "accuracy", "--run", str(tiny_runs["yo"]), "--out", str(tmp_path)], capsys)
     assert code == 2 and "error: no dataset given" in err
-    code, err = _run(["bench", "accuracy", "--run", str(tiny_runs["en"]), "--data", "xquad:en"], capsys)
+    code, err = run_cli(["bench", "accuracy", "--run", str(tiny_runs["en"]), "--data", "xquad:en"], capsys)
     assert code == 2 and "needs at least one target-language run" in err
     args = ["bench", "accuracy", "--run", str(tiny_runs["yo"]), "--data", "xquad:en", "--int8-only", "--pytorch-only"]
-    code, err = _run(args, capsys)
+    code, err = run_cli(args, capsys)
     assert code == 2 and "exclude each other" in err

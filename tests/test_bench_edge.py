@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_runner import run_cli
 from run_factory import make_source_run, make_target_run
 
 from edgeadapt.bench.edge import ROUTES, latency_feeds
 from edgeadapt.bench.timing import summarize, time_calls, time_interleaved
-from edgeadapt.cli.app import main
 
 
 @pytest.fixture(scope="module")
@@ -25,15 +25,6 @@ def tiny_runs(tiny_backbone: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         "sw": make_target_run(tiny_backbone, source, root / "sw", "sw", rank=2, prompt_len=5, seed=2),
         "ha": make_target_run(tiny_backbone, source, root / "ha", "ha", rank=2, prompt_len=0, seed=3),
     }
-
-
-def _run_cli(args: list[str], capsys) -> tuple[int, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    return code, capsys.readouterr().err
 
 
 def test_timing_percentiles() -> None:
@@ -56,7 +47,7 @@ def test_bench_edge_writes_every_route_and_sane_figures(tiny_runs: dict[str, Pat
     args = ["bench", "edge", "--runs", str(tiny_runs["yo"]), "--runs", str(tiny_runs["sw"]), "--threads", "1"]
     args += ["--threads", "2", "--repeats", "4", "--warmup", "1", "--seq-len", "64", "--switch-repeats", "3"]
     args += ["--session-repeats", "2", "--work", str(work), "--out", str(out)]
-    code, err = _run_cli(args, capsys)
+    code, err = run_cli(args, capsys)
     assert code == 0, err
     edge = json.loads((out / "edge.json").read_text())
     summary = json.loads((out / "summary.json").read_text())
@@ -85,7 +76,7 @@ def test_bench_edge_writes_every_route_and_sane_figures(tiny_runs: dict[str, Pat
     assert edge["prompt_lens"] == {"yo": 3, "sw": 5} and edge["command"].startswith("edgeadapt bench edge")
     assert "p50 1t" in err and "peak RSS" in err
     # a second call with the same runs reuses the exports in --work
-    code, err = _run_cli(args[:-4] + ["--repeats", "1", "--work", str(work), "--out", str(out)], capsys)
+    code, err = run_cli(args[:-4] + ["--repeats", "1", "--work", str(work), "--out", str(out)], capsys)
     assert code == 0 and "(externalize, int8)" in err and "reusing optimum" in err
 
 
@@ -103,7 +94,7 @@ def test_bench_edge_writes_its_figures_when_the_memory_probe_fails(
     out = tmp_path / "results"
     args = ["bench", "edge", "--runs", str(tiny_runs["yo"]), "--threads", "1", "--repeats", "2", "--warmup", "1"]
     args += ["--seq-len", "64", "--switch-repeats", "2", "--session-repeats", "1", "--out", str(out)]
-    code, err = _run_cli(args, capsys)
+    code, err = run_cli(args, capsys)
     assert code == 2 and "peak memory not measured" in err and "edge.json" in err
     assert "No module named edgeadapt" in err and len(err.strip().splitlines()[-1]) > 0
     edge = json.loads((out / "edge.json").read_text())
@@ -114,11 +105,11 @@ def test_bench_edge_writes_its_figures_when_the_memory_probe_fails(
 
 
 def test_bench_edge_refuses_a_source_run_alone(tiny_runs: dict[str, Path], tmp_path: Path, capsys) -> None:
-    code, err = _run_cli(["bench", "edge", "--runs", str(tiny_runs["en"]), "--out", str(tmp_path)], capsys)
+    code, err = run_cli(["bench", "edge", "--runs", str(tiny_runs["en"]), "--out", str(tmp_path)], capsys)
     assert code == 2 and "error: the edge benchmark needs at least one target-language run" in err
-    code, err = _run_cli(["bench", "edge", "--runs", "zz", "--out", str(tmp_path)], capsys)
+    code, err = run_cli(["bench", "edge", "--runs", "zz", "--out", str(tmp_path)], capsys)
     assert code == 2 and "error: no run 'zz'" in err
-    code, err = _run_cli(["bench", "edge", "--runs", str(tiny_runs["yo"]), "--threads", "0"], capsys)
+    code, err = run_cli(["bench", "edge", "--runs", str(tiny_runs["yo"]), "--threads", "0"], capsys)
     assert code == 2 and "--threads must be at least 1" in err
 
 

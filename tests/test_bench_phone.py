@@ -5,19 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from cli_runner import run_cli
 from run_factory import make_workspace
 
-from edgeadapt.cli.app import main
-
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "data"
-
-
-def _run(args: list[str], capsys) -> tuple[int, str]:
-    try:
-        main(args)
-        return 0, capsys.readouterr().err
-    except SystemExit as exc:
-        return int(exc.code or 0), capsys.readouterr().err
 
 
 def test_phone_bundle_is_smaller_scored_timed_and_summarized(tiny_backbone: Path, tmp_path: Path, capsys) -> None:
@@ -25,7 +16,7 @@ def test_phone_bundle_is_smaller_scored_timed_and_summarized(tiny_backbone: Path
     out, bundles = tmp_path / "results", tmp_path / "bundles"
     args = ["bench", "phone", "--run", "yo", "--run", "sw", "--data", "afriqa:yo:test", "-n", "5", "--repeats", "2"]
     args += ["-w", str(work), "--work", str(bundles), "--out", str(out), "--data-dir", str(SAMPLES)]
-    code, err = _run(args, capsys)
+    code, err = run_cli(args, capsys)
     assert code == 0, err
     result = json.loads((out / "trimmed.json").read_text())
     sizes = result["sizes"]
@@ -45,7 +36,7 @@ def test_phone_bundle_is_smaller_scored_timed_and_summarized(tiny_backbone: Path
     assert summary["max_adapter_bytes"] == sizes["phone"]["max_adapter_bytes"]
     assert set(summary["f1"]["afriqa:yo:test"]) == {"untrimmed_int8", "trimmed_int8"}
     assert "phone bundle" in err
-    code, err = _run(args, capsys)  # a second call reuses both bundles
+    code, err = run_cli(args, capsys)  # a second call reuses both bundles
     assert code == 0 and "reusing the plain bundle" in err and "reusing the phone bundle" in err
 
 
@@ -53,5 +44,5 @@ def test_phone_bench_refuses_a_set_no_run_serves(tiny_backbone: Path, tmp_path: 
     work = make_workspace(tiny_backbone, tmp_path / "work")
     args = ["bench", "phone", "--run", "sw", "--data", "afriqa:yo:test", "-n", "2", "-w", str(work)]
     args += ["--out", str(tmp_path / "out"), "--data-dir", str(SAMPLES), "--work", str(tmp_path / "b")]
-    code, err = _run(args, capsys)
+    code, err = run_cli(args, capsys)
     assert code == 2 and "which no given run serves: add --run yo" in err
