@@ -8,8 +8,9 @@ from pathlib import Path
 from run_factory import make_source_run
 from test_train_support import write_tiny_data
 
-from edgeadapt.bench.ablations import AblationSettings, plan_runs
+from edgeadapt.bench.ablations import AblationSettings, _finished_with, plan_runs
 from edgeadapt.cli.app import main
+from edgeadapt.training.config import TrainConfig
 
 
 def test_variants_with_the_same_settings_share_one_run() -> None:
@@ -22,10 +23,22 @@ def test_variants_with_the_same_settings_share_one_run() -> None:
     assert all(config.max_steps == 3 for config in configs.values())
     assert configs["finetune_seed2"].adapter == "full" and configs["finetune_seed2"].prompt_len == 0
     assert (
-        configs["finetune_seed13"].seed == 13
-        and configs["finetune_seed13"].align_weight == configs["full"].align_weight
+        configs["finetune"].seed == 13
+        and configs["finetune"].align_weight == configs["full"].align_weight
     )
-    assert len(configs) == len(owner) - 5
+    assert owner["finetune_seed13"] == "finetune" and configs["finetune"].adapter == "full"
+    assert len(configs) == len(owner) - 6
+
+
+def test_a_run_with_the_default_budget_counts_as_its_step_count(tmp_path: Path) -> None:
+    assert TrainConfig(stage="target").with_budget_filled().max_steps == 140
+    assert TrainConfig(stage="source", lang="en").with_budget_filled().max_steps == 220
+    assert TrainConfig(epochs=2.0).with_budget_filled().max_steps is None
+    recorded = TrainConfig(lang="yo", backbone="b")  # trained as plain `edgeadapt train --lang yo`
+    info = {"stage": "target", "lang": "yo", "backbone": {"path": "b"}, "config": recorded.to_json()}
+    (tmp_path / "run.json").write_text(json.dumps(info))
+    assert _finished_with(tmp_path, TrainConfig(lang="yo", backbone="b", max_steps=140))
+    assert not _finished_with(tmp_path, TrainConfig(lang="yo", backbone="b", max_steps=24))
 
 
 def test_bench_ablations_trains_scores_and_plots(tiny_backbone: Path, tmp_path: Path, capsys) -> None:

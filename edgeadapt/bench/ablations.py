@@ -20,12 +20,16 @@ from edgeadapt.bench.machine import describe_machine
 from edgeadapt.bench.results import DEFAULT_RESULTS_DIR, SUMMARY_FILE, merge_summary, read_json, write_result
 from edgeadapt.errors import EdgeAdaptError
 
+FULL_FINETUNE = {"adapter": "full", "prompt_len": 0}
+"""The paper's baseline (variant ``finetune``, and the stability seeds): every encoder weight trained, no prompt."""
+
 VARIANTS: dict[str, dict[str, Any]] = {
     "full": {},
     "no_prompt": {"prompt_len": 0},
     "no_align": {"align_weight": 0.0},
     "no_l2": {"l2_weight": 0.0},
     "no_synthetic": {"synthetic_ratio": 0.0},
+    "finetune": FULL_FINETUNE,
     **{f"k{k}": {"prompt_len": k} for k in (5, 10, 20, 50)},
     **{f"lambda{w:g}": {"align_weight": w} for w in (0.0, 0.1, 0.5, 1.0, 2.0)},
     **{f"ratio{r:g}": {"synthetic_ratio": r} for r in (0.0, 0.2, 0.4, 0.6)},
@@ -34,8 +38,6 @@ SWEEPS = {"prompt_len": "k", "align_weight": "lambda", "synthetic_ratio": "ratio
 """Setting -> prefix of the variants that sweep it (each sweep is plotted against F1)."""
 
 DEFAULT_EVAL = {"yo": ["afriqa:yo:test"], "sw": ["afriqa:sw:test", "tydiqa:sw:dev"]}
-FULL_FINETUNE = {"adapter": "full", "prompt_len": 0}
-"""The baseline of the stability comparison: every encoder weight trained, no prompt, no adapter."""
 
 Step = Callable[[str], None]
 
@@ -103,8 +105,8 @@ def _finished_with(run_dir: Path, config) -> bool:
 
     if not (run_dir / RUN_FILE).exists():
         return False
-    recorded = TrainConfig.from_json(read_run(run_dir).get("config", {}))
-    return not recorded.differences(config, ignore=("save_every", "backbone"))
+    recorded = TrainConfig.from_json(read_run(run_dir).get("config", {})).with_budget_filled()
+    return not recorded.differences(config.with_budget_filled(), ignore=("save_every", "backbone"))
 
 
 def train_variants(

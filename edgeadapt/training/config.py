@@ -6,7 +6,7 @@ about 35 minutes on 2 CPU cores with the default backbone (see docs/training.md 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 SOURCE_LANG = "en"
@@ -108,6 +108,17 @@ class TrainConfig:
         if self.adapter_kind == "full":
             return FULL_FINETUNE_LR
         return SOURCE_LR if self.stage == "source" else TARGET_LR
+
+    @property
+    def default_steps(self) -> int:
+        """The stage's step budget when neither ``max_steps`` nor ``epochs`` is set."""
+        return DEFAULT_SOURCE_STEPS if self.stage == "source" else DEFAULT_TARGET_STEPS
+
+    def with_budget_filled(self) -> TrainConfig:
+        """This config with the default step budget written out (``max_steps=None`` and 140 train alike)."""
+        if self.max_steps is None and self.epochs is None:
+            return replace(self, max_steps=self.default_steps)
+        return self
 
     @property
     def uses_prompt(self) -> bool:

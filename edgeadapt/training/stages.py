@@ -22,7 +22,7 @@ from edgeadapt.errors import EdgeAdaptError
 from edgeadapt.fileio import write_json_atomic
 from edgeadapt.training.batches import BatchPlan
 from edgeadapt.training.checkpoint import read_checkpoint, remove_checkpoint
-from edgeadapt.training.config import DEFAULT_SOURCE_STEPS, DEFAULT_TARGET_STEPS, SOURCE_LANG, TrainConfig
+from edgeadapt.training.config import SOURCE_LANG, TrainConfig
 from edgeadapt.training.data import prepare_data
 from edgeadapt.training.loop import make_accelerator, run_loop
 from edgeadapt.training.models import build_source_model, build_target_model, trainable_count
@@ -103,7 +103,7 @@ def total_steps(config: TrainConfig, n_real: int, n_synthetic: int) -> int:
         plan = BatchPlan.make(config.batch_size, config.synthetic_ratio, n_real, n_synthetic, 0)
         pool, rows = (n_real, plan.real) if n_real else (n_synthetic, plan.synthetic)
         return max(1, int(-(-config.epochs * pool // rows)))
-    return DEFAULT_SOURCE_STEPS if config.stage == "source" else DEFAULT_TARGET_STEPS
+    return config.default_steps
 
 
 def _backbone_identity(backbone: str) -> dict[str, str]:
