@@ -8,7 +8,7 @@ from pathlib import Path
 from run_factory import make_source_run
 from test_train_support import write_tiny_data
 
-from edgeadapt.bench.ablations import AblationSettings, _finished_with, plan_runs
+from edgeadapt.bench.ablations import AblationSettings, _finished_with, carry_earlier, plan_runs
 from edgeadapt.cli.app import main
 from edgeadapt.training.config import TrainConfig
 
@@ -22,10 +22,7 @@ def test_variants_with_the_same_settings_share_one_run() -> None:
     assert configs["no_l2"].l2_weight == 0.0 and configs["lambda2"].align_weight == 2.0
     assert all(config.max_steps == 3 for config in configs.values())
     assert configs["finetune_seed2"].adapter == "full" and configs["finetune_seed2"].prompt_len == 0
-    assert (
-        configs["finetune"].seed == 13
-        and configs["finetune"].align_weight == configs["full"].align_weight
-    )
+    assert configs["finetune"].seed == 13 and configs["finetune"].align_weight == configs["full"].align_weight
     assert owner["finetune_seed13"] == "finetune" and configs["finetune"].adapter == "full"
     assert len(configs) == len(owner) - 6
 
@@ -81,9 +78,33 @@ def test_bench_ablations_trains_scores_and_plots(tiny_backbone: Path, tmp_path: 
     assert set(summary["ablations"]["yo"]) == set(variants) and "yo" in summary["stability"]["method"]
     assert 0 <= summary["stability"]["full_finetune"]["yo"]["afriqa:yo:test"] <= 1
     assert "ablations, yo" in err
-    # a second call reuses the finished run
+    # a second call reuses the finished run and keeps the variants measured earlier with the same settings
     assert _run(common + ["--only", "full"]) in (0, None)
-    assert "full: reusing the finished run" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "full: reusing the finished run" in err and "kept 7 variant(s) measured earlier" in err
+    again = json.loads((out / "ablations-yo.json").read_text())
+    assert {name: v["scores"] for name, v in again["variants"].items()} == {n: v["scores"] for n, v in variants.items()}
+    assert again["stability"] == stability and again["variants"]["full"]["reused"]
+    assert set(again["carried"]["variants"]) == set(again["variants"]) - {"full"}
+
+
+def test_an_earlier_sweep_is_kept_only_when_its_settings_match() -> None:
+    def result(names: list[str], steps: int, seeds: list[int]) -> dict:
+        settings = {"max_steps": steps, "datasets": ["afriqa:yo:test"], "max_examples": None, "seeds": seeds}
+        stability = {"method": {"afriqa:yo:test": {"score": 0.5}} if seeds else None, "full_finetune": None}
+        variants = {name: {"scores": {"afriqa:yo:test": {"f1": float(steps)}}} for name in names}
+        return {"settings": settings, "source_run": "en", "backbone": {"fingerprint": "f"}, "variants": variants,
+                "stability": stability, "command": f"bench {steps}"}  # fmt: skip
+
+    earlier = result(["full", "k5", "full_seed2"], 24, [13, 2])
+    now = result(["no_prompt", "full"], 24, [])
+    assert carry_earlier(earlier, now) == ["k5", "full_seed2"]
+    assert list(now["variants"]) == ["full", "no_prompt", "k5", "full_seed2"]  # the sweep's order, seeds last
+    assert now["stability"] == earlier["stability"] and now["carried"]["from_command"] == "bench 24"
+    with_seeds = result(["full", "full_seed5"], 24, [13, 5])
+    assert carry_earlier(earlier, with_seeds) == ["k5"] and with_seeds["stability"]["method"]["afriqa:yo:test"]
+    other_budget = result(["full"], 140, [])
+    assert carry_earlier(earlier, other_budget) == [] and list(other_budget["variants"]) == ["full"]
 
 
 def _run(args: list[str]) -> int | None:

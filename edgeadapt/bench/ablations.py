@@ -186,6 +186,40 @@ def plot_sweep(variants: dict[str, dict[str, Any]], setting: str, path: Path, la
     return path
 
 
+def _sweep_identity(result: dict[str, Any]) -> dict[str, Any]:
+    """What must match for two ablation results to share one table: budget, sets, base settings, source, backbone."""
+    settings = {key: value for key, value in result.get("settings", {}).items() if key != "seeds"}
+    backbone = result.get("backbone", {}).get("fingerprint")
+    return {"settings": settings, "source_run": result.get("source_run"), "backbone": backbone}
+
+
+def _is_seed_run(name: str) -> bool:
+    return name.startswith(("full_seed", "finetune_seed"))
+
+
+def carry_earlier(previous: dict[str, Any], result: dict[str, Any]) -> list[str]:
+    """Fold into ``result`` what an earlier run of the same sweep measured and this one did not; the names kept.
+
+    Variants are kept when the budget, evaluation sets, base settings, source run and backbone all match; seed runs
+    and the stability scores are kept only when this run measured no seeds (they belong to one set of seeds).
+    """
+    if not previous.get("variants") or _sweep_identity(previous) != _sweep_identity(result):
+        return []
+    has_seeds = bool(result["settings"]["seeds"])
+    fresh = result["variants"]
+    carried = [name for name in previous["variants"] if name not in fresh and not (has_seeds and _is_seed_run(name))]
+    merged = {**{name: previous["variants"][name] for name in carried}, **result["variants"]}
+    order = list(VARIANTS)
+    result["variants"] = {
+        name: merged[name] for name in sorted(merged, key=lambda n: (order.index(n) if n in order else len(order), n))
+    }
+    if not has_seeds and previous.get("stability"):
+        result["stability"] = previous["stability"]
+    if carried:
+        result["carried"] = {"variants": carried, "from_command": previous.get("command", "")}
+    return carried
+
+
 def run_ablations(
     settings: AblationSettings,
     *,
@@ -247,11 +281,6 @@ def run_ablations(
         }
         for name in owner
     }
-    plots = {}
-    for setting in SWEEPS:
-        plotted = plot_sweep(variants, setting, Path(out_dir) / f"ablations-{lang}-{setting}.png", lang)
-        if plotted is not None:
-            plots[setting] = plotted.name
     result = {
         "benchmark": "ablations",
         "lang": lang,
@@ -273,15 +302,25 @@ def run_ablations(
             "seeds": settings.seeds,
             "full_finetune_settings": FULL_FINETUNE,
         },
-        "plots": plots,
     }
+    carried = carry_earlier(read_json(Path(out_dir) / f"ablations-{lang}.json"), result)
+    if carried:
+        step(f"kept {len(carried)} variant(s) measured earlier with the same settings: {', '.join(carried)}")
+    result["plots"] = {}
+    for setting in SWEEPS:
+        plotted = plot_sweep(result["variants"], setting, Path(out_dir) / f"ablations-{lang}-{setting}.png", lang)
+        if plotted is not None:
+            result["plots"][setting] = plotted.name
     write_result(Path(out_dir), f"ablations-{lang}", result)
     summary = read_json(Path(out_dir) / SUMMARY_FILE)
     ablations = summary.get("ablations", {})
-    ablations[lang] = {name: {spec: s["f1"] for spec, s in v["scores"].items()} for name, v in variants.items()}
+    ablations[lang] = {
+        name: {spec: s["f1"] for spec, s in v["scores"].items()} for name, v in result["variants"].items()
+    }
     overall = summary.get("stability", {})
     overall = {key: dict(overall.get(key) or {}) for key in ("method", "full_finetune")}
-    for key, measured in (("method", stability), ("full_finetune", finetune_stability)):
+    for key in ("method", "full_finetune"):
+        measured = result["stability"][key]
         if measured:
             overall[key][lang] = {spec: value["score"] for spec, value in measured.items()}
     merge_summary(Path(out_dir), f"ablations-{lang}", {"ablations": ablations, "stability": overall}, machine)
