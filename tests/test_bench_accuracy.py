@@ -64,7 +64,7 @@ def test_int8_bundles_are_scored_and_deltas_reported(tiny_runs, tmp_path: Path, 
     delta = summary["int8_f1_delta"]["yo"]["afriqa:yo:test"]
     assert set(delta) == {"externalized", "merged"} and all(-100 <= value <= 100 for value in delta.values())
     code, err = run_cli(args + ["--int8-only"], capsys)
-    assert code == 0 and "(externalize, int8)" in err
+    assert code == 0 and "reusing the externalized bundle" in err
     assert "pytorch_fp32" not in json.loads((out / "accuracy.json").read_text())["rows"][0]
 
 

@@ -77,7 +77,7 @@ def test_bench_edge_writes_every_route_and_sane_figures(tiny_runs: dict[str, Pat
     assert "p50 1t" in err and "peak RSS" in err
     # a second call with the same runs reuses the exports in --work
     code, err = run_cli(args[:-4] + ["--repeats", "1", "--work", str(work), "--out", str(out)], capsys)
-    assert code == 0 and "(externalize, int8)" in err and "reusing optimum" in err
+    assert code == 0 and "reusing the externalized bundle" in err and "reusing optimum" in err
 
 
 def test_bench_edge_writes_its_figures_when_the_memory_probe_fails(

@@ -8,6 +8,8 @@ from pathlib import Path
 from cli_runner import run_cli
 from run_factory import make_workspace
 
+from edgeadapt.bench.exports import as_flags
+
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "data"
 
 
@@ -46,3 +48,8 @@ def test_phone_bench_refuses_a_set_no_run_serves(tiny_backbone: Path, tmp_path: 
     args += ["--out", str(tmp_path / "out"), "--data-dir", str(SAMPLES), "--work", str(tmp_path / "b")]
     code, err = run_cli(args, capsys)
     assert code == 2 and "which no given run serves: add --run yo" in err
+
+
+def test_export_options_read_as_the_export_flags() -> None:
+    options = {"quantize": "int8", "trim_vocab": True, "optimize": False, "vocab_size": None, "adapter_dtype": "fp16"}
+    assert as_flags(options) == "--quantize int8 --trim-vocab --adapter-dtype fp16"

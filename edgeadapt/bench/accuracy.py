@@ -260,7 +260,9 @@ def run_accuracy_benchmark(
     try:
         if int8:
             bundles = {
-                mode: ensure_bundle(run_set, work_dir / _bundle_name(mode, quantize), mode, quantize, None, step)
+                mode: ensure_bundle(
+                    run_set, work_dir / _bundle_name(mode, quantize), step, mode=mode, quantize=quantize
+                )
                 for mode in MODES
             }
             manifest = read_manifest(bundles["externalize"])

@@ -93,7 +93,7 @@ def prepare_exports(run_set, work: Path, seq_len: int, step: Step) -> Exports:
     from edgeadapt.training.runs import read_run
 
     bundles = {
-        name: ensure_bundle(run_set, work / name, mode, "int8", seq_len, step)
+        name: ensure_bundle(run_set, work / name, step, mode=mode, quantize="int8", max_length=seq_len)
         for mode, name in (("externalize", "externalized"), ("merge", "merged"))
     }
     primary = next(iter(run_set.targets.values()))

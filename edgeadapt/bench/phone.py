@@ -25,7 +25,6 @@ from edgeadapt.bench.results import DEFAULT_RESULTS_DIR, merge_summary, write_re
 from edgeadapt.errors import EdgeAdaptError
 
 DEFAULT_DATASETS = {"yo": "afriqa:yo:test", "sw": "tydiqa:sw:dev"}
-OPTIONS_FILE = "bench-options.json"
 
 Step = Callable[[str], None]
 
@@ -57,44 +56,26 @@ def max_adapter_bytes(bundle: Path) -> int:
     return max((path.stat().st_size for path in bundle.rglob("*.onnx_adapter")), default=0)
 
 
-def _export_settings(run_set, options: PhoneOptions | None) -> dict[str, Any]:
-    runs = sorted(str(Path(run).resolve()) for run in [run_set.source, *run_set.targets.values()])
-    return {"runs": runs, "options": None if options is None else asdict(options)}
-
-
 def ensure_phone_bundles(
     run_set, work: Path, options: PhoneOptions, data_dir: str | None, step: Step
 ) -> dict[str, Path]:
-    """Export (or reuse) ``work/plain`` and ``work/phone``; the settings of each are kept beside it."""
-    from edgeadapt.bench.results import read_json
-    from edgeadapt.export.pipeline import export_bundle
-    from edgeadapt.fileio import write_json_atomic
+    """Export (or reuse) ``work/plain`` (``--quantize int8``) and ``work/phone`` (the phone options)."""
+    from edgeadapt.bench.exports import ensure_bundle
 
-    bundles = {"plain": work / "plain", "phone": work / "phone"}
-    for name, bundle in bundles.items():
-        settings = _export_settings(run_set, options if name == "phone" else None)
-        record = work / f"{name}.{OPTIONS_FILE}"
-        if (bundle / "manifest.json").exists() and read_json(record) == settings:
-            step(f"reusing the {name} bundle in {bundle}")
-            continue
-        flags = "--quantize int8" if name == "plain" else options.flags()
-        step(f"exporting the {name} bundle to {bundle} (edgeadapt export {flags})")
-        extra: dict[str, Any] = {}
-        if name == "phone":
-            extra = {
-                "trim_vocab": True,
-                "vocab_size": options.vocab_size,
-                "vocab_corpus": Path(options.vocab_corpus) if options.vocab_corpus else None,
-                "data_dir": Path(data_dir) if data_dir else None,
-                "adapter_dtype": options.adapter_dtype,
-                "int8_ffn_out": options.int8_ffn_out,
-                "optimize": options.optimize,
-                "mobile": options.mobile,
-            }
-        record.unlink(missing_ok=True)
-        export_bundle(list(run_set.targets.values()), work, bundle, quantize="int8", **extra)
-        write_json_atomic(record, settings)
-    return bundles
+    phone = {
+        "trim_vocab": True,
+        "vocab_size": options.vocab_size,
+        "vocab_corpus": Path(options.vocab_corpus) if options.vocab_corpus else None,
+        "data_dir": Path(data_dir) if data_dir else None,
+        "adapter_dtype": options.adapter_dtype,
+        "int8_ffn_out": options.int8_ffn_out,
+        "optimize": options.optimize,
+        "mobile": options.mobile,
+    }
+    return {
+        "plain": ensure_bundle(run_set, work / "plain", step, quantize="int8"),
+        "phone": ensure_bundle(run_set, work / "phone", step, quantize="int8", **phone),
+    }
 
 
 def time_opening(bundles: dict[str, Path], mobile: dict[str, bool], question: str, context: str, lang: str,
