@@ -24,6 +24,11 @@ TargetRunsOption = typer.Option(..., "--run", "--runs", help="Target run: direct
 MaxExamplesOption = typer.Option(None, "--max-examples", "-n", help="First N questions of each set.")
 
 
+def _print_step(message: str) -> None:
+    """A benchmark's progress line, dimmed."""
+    console.print(f"[dim]{message}[/]")
+
+
 def _command(ctx: typer.Context) -> str:
     """The full command behind a result, every setting spelled out (defaults included), for re-running it."""
     parts = [ctx.command_path]
@@ -94,7 +99,7 @@ def edge(
         workdir=workdir,
         settings=settings,
         command=_command(ctx),
-        on_step=lambda message: console.print(f"[dim]{message}[/]"),
+        on_step=_print_step,
     )
     from edgeadapt.bench.report import print_edge
 
@@ -160,7 +165,7 @@ def accuracy(
         batch_size=batch_size,
         matched_only=matched_only,
         command=_command(ctx),
-        on_step=lambda message: console.print(f"[dim]{message}[/]"),
+        on_step=_print_step,
     )
     from edgeadapt.bench.report import print_accuracy
 
@@ -235,7 +240,7 @@ def ablations(
         workdir=workdir,
         data_dir=data_dir,
         command=_command(ctx),
-        on_step=lambda message: console.print(f"[dim]{message}[/]"),
+        on_step=_print_step,
     )
     from edgeadapt.bench.report import print_ablations
 
@@ -297,7 +302,7 @@ def phone(
         repeats=repeats,
         threads=threads,
         command=_command(ctx),
-        on_step=lambda message: console.print(f"[dim]{message}[/]"),
+        on_step=_print_step,
     )
     from edgeadapt.bench.report import print_phone
 
