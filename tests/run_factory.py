@@ -44,9 +44,17 @@ def make_source_run(backbone: Path, run_dir: Path, *, rank: int = 4, seed: int =
 
 
 def make_target_run(
-    backbone: Path, source_run: Path, run_dir: Path, lang: str, *, rank: int = 4, prompt_len: int = 3, seed: int = 1
+    backbone: Path,
+    source_run: Path,
+    run_dir: Path,
+    lang: str,
+    *,
+    rank: int = 4,
+    prompt_len: int = 3,
+    seed: int = 1,
+    prompt_positions: str = "tail",
 ) -> Path:
-    """A target-stage run on top of ``source_run``: language LoRA + soft prompt."""
+    """A target-stage run on top of ``source_run``: language LoRA + soft prompt (placed by ``prompt_positions``)."""
     from peft import PeftModel
 
     merged = PeftModel.from_pretrained(
@@ -62,6 +70,7 @@ def make_target_run(
         "source_run": str(source_run.resolve()),
         "backbone": {"path": str(backbone), "fingerprint": weights_fingerprint(str(backbone))},
         "adapter": {"kind": "lora", "rank": rank, "alpha": 2 * rank, "targets": ["query", "value"]},
+        "config": {"lang": lang, "prompt_len": prompt_len, "prompt_positions": prompt_positions},
     }
     write_run(model, run_dir, info)
     return run_dir

@@ -24,18 +24,26 @@ def test_variants_with_the_same_settings_share_one_run() -> None:
     assert configs["finetune_seed2"].adapter == "full" and configs["finetune_seed2"].prompt_len == 0
     assert configs["finetune"].seed == 13 and configs["finetune"].align_weight == configs["full"].align_weight
     assert owner["finetune_seed13"] == "finetune" and configs["finetune"].adapter == "full"
+    assert configs["prompt_shift"].prompt_positions == "shift" and configs["full"].prompt_positions == "tail"
     assert len(configs) == len(owner) - 6
 
 
 def test_a_run_with_the_default_budget_counts_as_its_step_count(tmp_path: Path) -> None:
-    assert TrainConfig(stage="target").with_budget_filled().max_steps == 140
-    assert TrainConfig(stage="source", lang="en").with_budget_filled().max_steps == 220
-    assert TrainConfig(epochs=2.0).with_budget_filled().max_steps is None
+    assert TrainConfig(stage="target").canonical().max_steps == 140
+    assert TrainConfig(stage="source", lang="en").canonical().max_steps == 220
+    assert TrainConfig(epochs=2.0).canonical().max_steps is None
     recorded = TrainConfig(lang="yo", backbone="b")  # trained as plain `edgeadapt train --lang yo`
     info = {"stage": "target", "lang": "yo", "backbone": {"path": "b"}, "config": recorded.to_json()}
     (tmp_path / "run.json").write_text(json.dumps(info))
     assert _finished_with(tmp_path, TrainConfig(lang="yo", backbone="b", max_steps=140))
     assert not _finished_with(tmp_path, TrainConfig(lang="yo", backbone="b", max_steps=24))
+    legacy = {**info, "config": {k: v for k, v in info["config"].items() if k != "prompt_positions"}}
+    (tmp_path / "run.json").write_text(json.dumps(legacy))  # recorded before prompt positions existed: shifted
+    assert not _finished_with(tmp_path, TrainConfig(lang="yo", backbone="b", max_steps=140))
+    assert _finished_with(tmp_path, TrainConfig(lang="yo", backbone="b", max_steps=140, prompt_positions="shift"))
+    no_prompt = {**info, "config": {**legacy["config"], "prompt_len": 0}}
+    (tmp_path / "run.json").write_text(json.dumps(no_prompt))  # without a prompt its positions do not matter
+    assert _finished_with(tmp_path, TrainConfig(lang="yo", backbone="b", max_steps=140, prompt_len=0))
 
 
 def test_bench_ablations_trains_scores_and_plots(tiny_backbone: Path, tmp_path: Path, capsys) -> None:

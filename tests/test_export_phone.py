@@ -77,7 +77,7 @@ def test_fp16_and_int8_adapters_stay_close_to_fp32_adapters(float_bundles):
         reference = _logits(engines["fp32"], lang)
         assert np.abs(_logits(engines["fp16"], lang) - reference).max() < FP16_TOL, lang
         assert np.abs(_logits(engines["int8"], lang) - reference).max() < INT8_ADAPTER_TOL, lang
-        assert np.abs(_logits(engines["fp16"], lang) - _logits(engines["fp16"], "en")).max() > 1.0  # adapter acts
+        assert np.abs(_logits(engines["fp16"], lang) - _logits(engines["fp16"], "en")).max() > 10 * FP16_TOL  # acts
     assert np.abs(_logits(engines["fp16"], "en") - _logits(engines["fp32"], "en")).max() == 0.0
 
 
@@ -122,7 +122,11 @@ def test_offline_optimised_graph_keeps_slots_and_matches(int8_bundles):
 def test_phone_bundle_with_every_option_answers_from_onnx_and_ort(int8_bundles):
     default, phone = int8_bundles["default"], int8_bundles["phone"]
     manifest = read_manifest(phone)
-    assert manifest.graph_options == {"int8": {"per_channel": False, "ffn_out": True}, "optimized": True}
+    assert manifest.graph_options == {
+        "int8": {"per_channel": False, "ffn_out": True},
+        "optimized": True,
+        "prompt_positions": "tail",
+    }
     assert manifest.adapter_dtype == "fp16" and manifest.mobile_backbone == "backbone.ort"
     assert read_manifest(default).graph_options["int8"] == {"per_channel": True, "ffn_out": False}
     assert (phone / "backbone.onnx").stat().st_size < (default / "backbone.onnx").stat().st_size
@@ -134,7 +138,7 @@ def test_phone_bundle_with_every_option_answers_from_onnx_and_ort(int8_bundles):
         assert mobile.answer(QUESTION, CONTEXT, lang).text
     answers = {lang: mobile.answer(QUESTION, CONTEXT, lang).text for lang in ("yo", "sw")}
     assert answers == {lang: reference.answer(QUESTION, CONTEXT, lang).text for lang in ("yo", "sw")}
-    assert np.abs(_logits(mobile, "yo") - _logits(mobile, "sw")).max() > 1.0
+    assert np.abs(_logits(mobile, "yo") - _logits(mobile, "sw")).max() > 0.1
 
 
 def test_per_tensor_and_ffn_out_int8_quantise_more_of_the_graph(int8_bundles):

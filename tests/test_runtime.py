@@ -75,7 +75,7 @@ def test_switching_languages_leaves_no_state_behind(bundle):
     en = engine.logits(feeds, "en")
     again_yo = engine.logits(feeds, "yo")
     assert np.array_equal(first_yo[0], again_yo[0]) and np.array_equal(first_yo[1], again_yo[1])
-    assert np.abs(first_yo[0] - sw[0]).max() > 1.0 and np.abs(first_yo[0] - en[0]).max() > 1.0
+    assert np.abs(first_yo[0] - sw[0]).max() > 0.1 and np.abs(first_yo[0] - en[0]).max() > 0.1
 
 
 def test_threads_asking_in_different_languages_get_their_own_answers(bundle):

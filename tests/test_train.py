@@ -25,7 +25,7 @@ from edgeadapt.training.data import prepare_data
 from edgeadapt.training.features import featurize
 from edgeadapt.training.lexicon import induce_lexicon
 from edgeadapt.training.loop import TrainingInterrupted, run_loop
-from edgeadapt.training.model import PromptedQAModel
+from edgeadapt.training.model import PromptedQAModel, position_offset
 from edgeadapt.training.models import build_target_model
 from edgeadapt.training.objective import StageObjective
 from edgeadapt.training.runs import load_encoder, load_run_model, write_run
@@ -94,6 +94,42 @@ def test_prompt_model_learns_the_labelled_tokens_without_shift(tiny_backbone: Pa
         span = best_span(example.context, [window.window], out.start_logits[row : row + 1].numpy(),
                          out.end_logits[row : row + 1].numpy())  # fmt: skip
         assert span.text == example.answers[0].text
+
+
+def _position_ids_seen(model: PromptedQAModel, input_ids: torch.Tensor) -> torch.Tensor:
+    """The position ids the encoder's position-embedding table is read with, in one forward pass."""
+    seen: list[torch.Tensor] = []
+    table = next(m for m in model.encoder.modules() if hasattr(m, "position_embeddings")).position_embeddings
+    hook = table.register_forward_hook(lambda module, args, out: seen.append(args[0].detach().clone()))
+    with torch.no_grad():
+        model(input_ids, torch.ones_like(input_ids))
+    hook.remove()
+    return seen[0].expand(input_ids.shape[0], -1)
+
+
+@pytest.mark.parametrize("family", ["bert", "xlm-roberta"])
+def test_tail_prompt_positions_leave_the_text_where_the_source_stage_saw_it(family: str) -> None:
+    from transformers import AutoConfig, AutoModel
+
+    sizes = {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 32}
+    config = AutoConfig.for_model(family, vocab_size=60, max_position_embeddings=40, pad_token_id=1, **sizes)
+    encoder = AutoModel.from_config(config, add_pooling_layer=False)
+    input_ids = torch.randint(5, 60, (2, 7))
+    plain = _position_ids_seen(PromptedQAModel(encoder), input_ids)
+    assert plain[0, 0].item() == position_offset(encoder) == (2 if family == "xlm-roberta" else 0)
+    prompt = torch.randn(3, 16)
+    tail = _position_ids_seen(PromptedQAModel(encoder, 3, prompt, prompt_positions="tail"), input_ids)
+    assert torch.equal(tail[:, 3:], plain) and tail[0, :3].tolist() == [37, 38, 39]
+    shift = _position_ids_seen(PromptedQAModel(encoder, 3, prompt, prompt_positions="shift"), input_ids)
+    assert shift[0].tolist() == list(range(plain[0, 0].item(), plain[0, 0].item() + 10))  # the text moved by k
+
+
+def test_runs_recorded_before_prompt_positions_existed_read_as_shift() -> None:
+    assert TrainConfig().prompt_positions == "tail"
+    assert TrainConfig.from_json(TrainConfig(lang="sw").to_json()).prompt_positions == "tail"
+    legacy = TrainConfig(lang="sw").to_json()
+    del legacy["prompt_positions"]
+    assert TrainConfig.from_json(legacy).prompt_positions == "shift"
 
 
 def test_lexicon_and_code_switching_keep_answer_offsets() -> None:

@@ -26,6 +26,7 @@ FULL_FINETUNE = {"adapter": "full", "prompt_len": 0}
 VARIANTS: dict[str, dict[str, Any]] = {
     "full": {},
     "no_prompt": {"prompt_len": 0},
+    "prompt_shift": {"prompt_positions": "shift"},
     "no_align": {"align_weight": 0.0},
     "no_l2": {"l2_weight": 0.0},
     "no_synthetic": {"synthetic_ratio": 0.0},
@@ -105,8 +106,8 @@ def _finished_with(run_dir: Path, config) -> bool:
 
     if not (run_dir / RUN_FILE).exists():
         return False
-    recorded = TrainConfig.from_json(read_run(run_dir).get("config", {})).with_budget_filled()
-    return not recorded.differences(config.with_budget_filled(), ignore=("save_every", "backbone"))
+    recorded = TrainConfig.from_json(read_run(run_dir).get("config", {})).canonical()
+    return not recorded.differences(config.canonical(), ignore=("save_every", "backbone"))
 
 
 def train_variants(

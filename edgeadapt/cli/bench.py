@@ -176,8 +176,8 @@ def accuracy(
 ABLATIONS_HELP = (
     "Train variants of the method for a language and score each: the ablation table and plot.\n"
     "\n"
-    "Variants: full, no_prompt, no_align, no_l2, no_synthetic, finetune (full fine-tuning of the whole backbone, "
-    "the paper's baseline), k5 k10 k20 k50, lambda0 lambda0.1 lambda0.5 lambda1 lambda2, ratio0 ratio0.2 ratio0.4 "
+    "Variants: full, no_prompt, prompt_shift (the prompt numbered in front of the text, --prompt-positions shift), "
+    "no_align, no_l2, no_synthetic, finetune (full fine-tuning of the whole backbone, the paper's baseline), k5 k10 k20 k50, lambda0 lambda0.1 lambda0.5 lambda1 lambda2, ratio0 ratio0.2 ratio0.4 "
     "ratio0.6 (each sweep is plotted to PNG). "
     "--seeds trains the full method with each seed and, as the baseline, full fine-tuning of the whole backbone "
     "(train --adapter full, no prompt, same data, losses and budget) with the same seeds, and compares their "

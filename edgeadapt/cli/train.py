@@ -55,6 +55,12 @@ def train(
     prompt_init: str = typer.Option(
         _D.prompt_init, "--prompt-init", help="'vocab' (random real vocabulary rows, seeded) or 'text:<words>'."
     ),
+    prompt_positions: str = typer.Option(
+        _D.prompt_positions,
+        "--prompt-positions",
+        help="tail: the prompt takes the last k rows of the position table and the text keeps its positions"
+        " (as in the source stage); shift: the text moves k positions on (earlier runs; costs accuracy early).",
+    ),
     no_prompt: bool = typer.Option(False, "--no-prompt", help="Train the language LoRA without a soft prompt."),
     adapter: str = typer.Option(
         _D.adapter,
@@ -123,6 +129,7 @@ def train(
         parallel_data=list(parallel_data),
         prompt_len=0 if no_prompt else prompt_len,
         prompt_init=prompt_init,
+        prompt_positions=prompt_positions,
         lora_rank=lora_rank,
         lora_targets=_names(lora_targets),
         adapter=adapter,

@@ -20,6 +20,8 @@ import torch
 from onnx import numpy_helper
 from torch import nn
 
+from edgeadapt.training.model import position_offset, tail_position_ids
+
 PROMPT_INPUT = "soft_prompt"
 GRAPH_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 GRAPH_OUTPUTS = ("start_logits", "end_logits")
@@ -81,9 +83,18 @@ class ExportableQA(nn.Module):
     over the real tokens (the prompt positions are dropped inside the graph).
     """
 
-    def __init__(self, encoder: nn.Module, head: nn.Linear, slots: list[LoraSlot], fixed_prompt: torch.Tensor | None):
+    def __init__(
+        self,
+        encoder: nn.Module,
+        head: nn.Linear,
+        slots: list[LoraSlot],
+        fixed_prompt: torch.Tensor | None,
+        prompt_positions: str = "tail",
+    ):
         super().__init__()
         self.encoder = encoder
+        self.prompt_positions = prompt_positions
+        self.position_offset = position_offset(encoder)
         self.head = head
         self.slots = list(slots)
         self.slot_layers = nn.ModuleList()
@@ -115,12 +126,16 @@ class ExportableQA(nn.Module):
         for index, layer in enumerate(self.slot_layers):
             if loras:
                 layer.branches.append((loras[2 * index], loras[2 * index + 1]))
-        batch, k = input_ids.shape[0], prompt.shape[0]
+        (batch, seq), k = input_ids.shape, prompt.shape[0]
         embeds = self.encoder.get_input_embeddings()(input_ids)
         embeds = torch.cat([prompt.unsqueeze(0).expand(batch, -1, -1).to(embeds.dtype), embeds], dim=1)
         attention_mask = torch.cat([attention_mask.new_ones(batch, k), attention_mask], dim=1)
         token_type_ids = torch.cat([token_type_ids.new_zeros(batch, k), token_type_ids], dim=1)
-        hidden = self.encoder(inputs_embeds=embeds, attention_mask=attention_mask, token_type_ids=token_type_ids)
+        inputs = {"inputs_embeds": embeds, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
+        if self.prompt_positions == "tail":
+            max_positions = int(self.encoder.config.max_position_embeddings)
+            inputs["position_ids"] = tail_position_ids(seq, k, self.position_offset, max_positions, input_ids.device)
+        hidden = self.encoder(**inputs)
         logits = self.head(hidden.last_hidden_state[:, k:])
         for layer in self.slot_layers:
             layer.branches = []

@@ -157,8 +157,8 @@ def _sha_of_run_file(path: Path) -> str:
     return sha256_file(path) if path.exists() else ""
 
 
-def backbone_identity(source: Path, slots: list[LoraSlot], mode: str) -> str:
-    """sha256 naming the weights every adapter depends on: backbone, task LoRA, span head and slot layout."""
+def backbone_identity(source: Path, slots: list[LoraSlot], mode: str, prompt_positions: str) -> str:
+    """sha256 naming what every adapter depends on: backbone, task LoRA, span head, slot layout, prompt positions."""
     info = read_run(source)
     record = {
         "backbone": info["backbone"]["fingerprint"],
@@ -166,8 +166,28 @@ def backbone_identity(source: Path, slots: list[LoraSlot], mode: str) -> str:
         "head": _sha_of_run_file(source / HEAD_FILE),
         "slots": [[s.module, s.in_features, s.out_features] + ([s.kind] if s.kind != "lora" else []) for s in slots],
         "mode": mode,
+        "prompt_positions": prompt_positions,
     }
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
+
+
+def shared_prompt_positions(models: dict[str, PromptedQAModel]) -> str:
+    """The prompt-position scheme of every prompted language (one backbone graph serves one scheme)."""
+    schemes = {lang: model.prompt_positions for lang, model in models.items() if model.prompt_len}
+    if len(set(schemes.values())) > 1:
+        listed = ", ".join(f"{lang}: {scheme}" for lang, scheme in schemes.items())
+        raise EdgeAdaptError(
+            f"the runs place their soft prompts differently ({listed}) and one backbone graph serves one scheme:"
+            " retrain the odd ones with the same --prompt-positions, or export with --mode merge"
+        )
+    return next(iter(schemes.values()), "tail")
+
+
+def _positions_record(mode: str, scheme: str, models: dict[str, PromptedQAModel]) -> str | dict[str, str]:
+    """The manifest's ``prompt_positions``: the backbone graph's scheme, or each merged graph's."""
+    if mode == "externalize":
+        return scheme
+    return {lang: model.prompt_positions for lang, model in models.items() if model.prompt_len}
 
 
 def _write_tokenizer(backbone: str, path: Path) -> None:
@@ -286,7 +306,8 @@ def export_bundle(
     longest = max((model.prompt_len for model in target_models.values()), default=0)
     max_length = choose_max_length(max_length, positions, longest)
     slots = _adapter_slots(base, target_models) if mode == "externalize" else []
-    identity = backbone_identity(runs.source, slots, mode)
+    scheme = shared_prompt_positions(target_models) if mode == "externalize" else "per-language"
+    identity = backbone_identity(runs.source, slots, mode, scheme)
     vocabulary = None
     if trim_vocab or vocab_corpus is not None or vocab_size is not None:
         step("choosing the vocabulary from the languages' training and parallel data")
@@ -301,7 +322,7 @@ def export_bundle(
             (tmp / TOKENIZER_FILE).write_text(vocabulary.tokenizer_json, encoding="utf-8")
         if mode == "externalize":
             step(f"exporting {BACKBONE_FILE} ({len(slots)} adapter slots + soft prompt, {quantize})")
-            graph = ExportableQA(base, base_model.qa_outputs, slots, fixed_prompt=None)
+            graph = ExportableQA(base, base_model.qa_outputs, slots, fixed_prompt=None, prompt_positions=scheme)
             _export_and_quantize(graph, tmp, BACKBONE_FILE, options, positions, max_length, _slot_names(slots))
             languages[SOURCE_LANG] = LanguageEntry(prompt_len=0, rank=0, run=str(runs.source))
             for lang, arrays in tensors.items():
@@ -350,7 +371,7 @@ def export_bundle(
             backbone=BACKBONE_FILE if mode == "externalize" else None,
             slots=slot_shapes(_slot_shapes(config.hidden_size, slots), adapter_dtype) if mode == "externalize" else {},
             adapter_dtype=adapter_dtype,
-            graph_options=options.record(),
+            graph_options={**options.record(), "prompt_positions": _positions_record(mode, scheme, target_models)},
             source={
                 "backbone": backbone_path,
                 "backbone_fingerprint": source_info["backbone"]["fingerprint"],
@@ -404,5 +425,5 @@ def _export_merged(model: PromptedQAModel, path: Path, options: GraphOptions, po
     a branch with constant weights), soft prompt baked in as a constant."""
     prompt = model.prompt.detach() if model.prompt is not None else torch.zeros(0, model.hidden_size)
     encoder = merge_language_lora(model)
-    graph = ExportableQA(encoder, model.qa_outputs, [], fixed_prompt=prompt)
+    graph = ExportableQA(encoder, model.qa_outputs, [], fixed_prompt=prompt, prompt_positions=model.prompt_positions)
     _export_and_quantize(graph, path.parent, path.name, options, positions, max_length, set())

@@ -12,6 +12,10 @@ from typing import Any
 SOURCE_LANG = "en"
 ADAPTER_KINDS = ("lora", "bottleneck", "full")
 FREEZE_CHOICES = ("prompt", "adapter")
+PROMPT_POSITIONS = ("tail", "shift")
+"""Where the soft prompt sits in the position table: ``tail`` (its last k rows; the text keeps the positions it
+has without a prompt, as in the source stage) or ``shift`` (positions 0..k-1, the text moved k places on: the
+scheme of runs made before ``prompt_positions`` existed, which their run.json lacks)."""
 
 # per-stage step budgets used when neither --max-steps nor --epochs is given
 DEFAULT_SOURCE_STEPS = 220
@@ -46,6 +50,7 @@ class TrainConfig:
     parallel_data: list[str] = field(default_factory=list)
     prompt_len: int = 16
     prompt_init: str = "vocab"
+    prompt_positions: str = "tail"
     lora_rank: int = 8
     lora_alpha: int | None = None
     lora_targets: list[str] | None = None
@@ -114,11 +119,15 @@ class TrainConfig:
         """The stage's step budget when neither ``max_steps`` nor ``epochs`` is set."""
         return DEFAULT_SOURCE_STEPS if self.stage == "source" else DEFAULT_TARGET_STEPS
 
-    def with_budget_filled(self) -> TrainConfig:
-        """This config with the default step budget written out (``max_steps=None`` and 140 train alike)."""
-        if self.max_steps is None and self.epochs is None:
-            return replace(self, max_steps=self.default_steps)
-        return self
+    def canonical(self) -> TrainConfig:
+        """This config with what cannot change the run written out: the default step budget (``max_steps=None``
+        and 140 train alike) and, without a prompt, the prompt positions."""
+        config = self
+        if config.max_steps is None and config.epochs is None:
+            config = replace(config, max_steps=config.default_steps)
+        if not config.uses_prompt:
+            config = replace(config, prompt_positions="tail")
+        return config
 
     @property
     def uses_prompt(self) -> bool:
@@ -130,7 +139,10 @@ class TrainConfig:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TrainConfig:
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        known = {k: v for k, v in data.items() if k in names}
+        if data and "prompt_positions" not in data:
+            known["prompt_positions"] = "shift"  # recorded before the setting existed: the text was shifted
+        return cls(**known)
 
     def differences(self, other: TrainConfig, ignore: tuple[str, ...] = ("save_every",)) -> list[str]:
         """Names of the settings that differ from ``other`` (``ignore``: those that may change on resume)."""

@@ -4,6 +4,11 @@ A frozen encoder (optionally wrapped by peft adapters), an optional soft prompt 
 vectors placed in front of the word embeddings (before position and token-type embeddings are
 added), and a span head. The first ``k`` start/end logits belong to the prompt and are dropped, so
 labels and logits always index the real tokens.
+
+Positions (``prompt_positions``): ``tail`` gives the prompt the last ``k`` rows of the position table and the text
+the positions it has without a prompt, so the text looks to the encoder as it did in the source stage; ``shift``
+numbers prompt and text together from the start (the text moves ``k`` places on), which costs accuracy early in
+training (BENCHMARKS.md, section 6).
 """
 
 from __future__ import annotations
@@ -23,12 +28,34 @@ class QAOutput:
     loss: torch.Tensor | None = None
 
 
+def position_offset(encoder: nn.Module) -> int:
+    """Position id of a text's first token: ``padding_idx + 1`` in the RoBERTa / XLM-R family, else 0."""
+    for module in encoder.modules():
+        if hasattr(module, "position_embeddings") and getattr(module, "padding_idx", None) is not None:
+            return int(module.padding_idx) + 1
+    return 0
+
+
+def tail_position_ids(seq: int, k: int, offset: int, max_positions: int, device: torch.device) -> torch.Tensor:
+    """``[1, k + seq]`` position ids: the prompt on the table's last ``k`` rows, the text from ``offset`` on."""
+    prompt = torch.arange(max_positions - k, max_positions, device=device)
+    text = torch.arange(offset, offset + seq, device=device)
+    return torch.cat([prompt, text]).unsqueeze(0)
+
+
 class PromptedQAModel(nn.Module):
     """Encoder + optional soft prompt + span head (``qa_outputs``: hidden -> 2)."""
 
-    def __init__(self, encoder: nn.Module, prompt_len: int = 0, prompt_init: torch.Tensor | None = None):
+    def __init__(
+        self,
+        encoder: nn.Module,
+        prompt_len: int = 0,
+        prompt_init: torch.Tensor | None = None,
+        prompt_positions: str = "tail",
+    ):
         super().__init__()
         self.encoder = encoder
+        self.prompt_positions = prompt_positions
         hidden = self.hidden_size
         self.prompt: nn.Parameter | None = None
         if prompt_len > 0:
@@ -49,17 +76,23 @@ class PromptedQAModel(nn.Module):
     def _inputs_with_prompt(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None
     ) -> dict[str, torch.Tensor]:
-        """Word embeddings with the prompt in front, and masks extended to match."""
+        """Word embeddings with the prompt in front, masks extended to match, and position ids (``tail``)."""
         embeds = self.encoder.get_input_embeddings()(input_ids)
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
-        if self.prompt is not None:
-            batch, k = input_ids.shape[0], self.prompt_len
-            prompt = self.prompt.to(embeds.dtype).unsqueeze(0).expand(batch, -1, -1)
-            embeds = torch.cat([prompt, embeds], dim=1)
-            attention_mask = torch.cat([attention_mask.new_ones(batch, k), attention_mask], dim=1)
-            token_type_ids = torch.cat([token_type_ids.new_zeros(batch, k), token_type_ids], dim=1)
-        return {"inputs_embeds": embeds, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
+        inputs = {"inputs_embeds": embeds, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
+        if self.prompt is None:
+            return inputs
+        (batch, seq), k = input_ids.shape, self.prompt_len
+        prompt = self.prompt.to(embeds.dtype).unsqueeze(0).expand(batch, -1, -1)
+        inputs["inputs_embeds"] = torch.cat([prompt, embeds], dim=1)
+        inputs["attention_mask"] = torch.cat([attention_mask.new_ones(batch, k), attention_mask], dim=1)
+        inputs["token_type_ids"] = torch.cat([token_type_ids.new_zeros(batch, k), token_type_ids], dim=1)
+        if self.prompt_positions == "tail":
+            max_positions = int(self.encoder.config.max_position_embeddings)
+            offset = position_offset(self.encoder)
+            inputs["position_ids"] = tail_position_ids(seq, k, offset, max_positions, input_ids.device)
+        return inputs
 
     def hidden_states(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None

@@ -99,7 +99,8 @@ def build_target_model(backbone: str, source_run: Path, config: TrainConfig, tok
     ).merge_and_unload()
     init = prompt_init(merged, tokenizer, config) if config.uses_prompt else None
     encoder = add_adapter(merged, config, LANG_ADAPTER)
-    model = PromptedQAModel(encoder, prompt_len=config.prompt_len if config.uses_prompt else 0, prompt_init=init)
+    prompt_len = config.prompt_len if config.uses_prompt else 0
+    model = PromptedQAModel(encoder, prompt_len, init, prompt_positions=config.prompt_positions)
     load_head(model, source_run / HEAD_FILE)
     model.qa_outputs.requires_grad_(False)  # the head is shared by every language of an export
     _apply_freeze(model, config)

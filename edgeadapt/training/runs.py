@@ -31,6 +31,7 @@ from safetensors.torch import load_file, save_file
 from edgeadapt.errors import EdgeAdaptError
 from edgeadapt.fileio import atomic_path
 from edgeadapt.training.bottleneck import has_bottlenecks, is_adapter_config, load_bottlenecks, save_bottlenecks
+from edgeadapt.training.config import TrainConfig
 from edgeadapt.training.model import PromptedQAModel
 
 RUN_FILE = "run.json"
@@ -148,7 +149,8 @@ def load_run_model(run_dir: str | Path, backbone: str | None = None) -> Prompted
         encoder = PeftModel.from_pretrained(merged, str(lang_dir), adapter_name=LANG_ADAPTER)
     prompt_file = run_dir / PROMPT_FILE
     prompt = load_prompt(prompt_file) if prompt_file.exists() else None
-    model = PromptedQAModel(encoder, prompt_len=0 if prompt is None else prompt.shape[0], prompt_init=prompt)
+    positions = TrainConfig.from_json(info.get("config", {})).prompt_positions
+    model = PromptedQAModel(encoder, 0 if prompt is None else prompt.shape[0], prompt, prompt_positions=positions)
     load_head(model, source / HEAD_FILE)
     return model.eval()
 

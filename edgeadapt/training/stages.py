@@ -303,11 +303,12 @@ def train(
 
 
 def _validate(config: TrainConfig) -> None:
-    from edgeadapt.training.config import ADAPTER_KINDS, FREEZE_CHOICES
+    from edgeadapt.training.config import ADAPTER_KINDS, FREEZE_CHOICES, PROMPT_POSITIONS
 
     checks = [
         (config.adapter in ADAPTER_KINDS, f"unknown --adapter {config.adapter!r}: choose lora, bottleneck or full"),
         (config.prompt_len >= 0, "--prompt-len must be 0 or more"),
+        (config.prompt_positions in PROMPT_POSITIONS, f"--prompt-positions takes {' or '.join(PROMPT_POSITIONS)}"),
         (config.lora_rank > 0, "--lora-rank must be at least 1"),
         (config.bottleneck_size > 0, "--bottleneck-size must be at least 1"),
         (config.bottleneck_scale > 0, "--bottleneck-scale must be above 0"),
