@@ -20,7 +20,7 @@ import torch
 from onnx import numpy_helper
 from torch import nn
 
-from edgeadapt.training.model import position_offset, tail_position_ids
+from edgeadapt.training.model import PromptPlacement, prepend_prompt
 
 PROMPT_INPUT = "soft_prompt"
 GRAPH_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -93,8 +93,7 @@ class ExportableQA(nn.Module):
     ):
         super().__init__()
         self.encoder = encoder
-        self.prompt_positions = prompt_positions
-        self.position_offset = position_offset(encoder)
+        self.placement = PromptPlacement.of(encoder, prompt_positions)
         self.head = head
         self.slots = list(slots)
         self.slot_layers = nn.ModuleList()
@@ -126,17 +125,9 @@ class ExportableQA(nn.Module):
         for index, layer in enumerate(self.slot_layers):
             if loras:
                 layer.branches.append((loras[2 * index], loras[2 * index + 1]))
-        (batch, seq), k = input_ids.shape, prompt.shape[0]
         embeds = self.encoder.get_input_embeddings()(input_ids)
-        embeds = torch.cat([prompt.unsqueeze(0).expand(batch, -1, -1).to(embeds.dtype), embeds], dim=1)
-        attention_mask = torch.cat([attention_mask.new_ones(batch, k), attention_mask], dim=1)
-        token_type_ids = torch.cat([token_type_ids.new_zeros(batch, k), token_type_ids], dim=1)
-        inputs = {"inputs_embeds": embeds, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
-        if self.prompt_positions == "tail":
-            max_positions = int(self.encoder.config.max_position_embeddings)
-            inputs["position_ids"] = tail_position_ids(seq, k, self.position_offset, max_positions, input_ids.device)
-        hidden = self.encoder(**inputs)
-        logits = self.head(hidden.last_hidden_state[:, k:])
+        hidden = self.encoder(**prepend_prompt(embeds, attention_mask, token_type_ids, prompt, self.placement))
+        logits = self.head(hidden.last_hidden_state[:, prompt.shape[0] :])
         for layer in self.slot_layers:
             layer.branches = []
         return logits[..., 0], logits[..., 1]

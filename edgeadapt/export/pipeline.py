@@ -171,9 +171,14 @@ def backbone_identity(source: Path, slots: list[LoraSlot], mode: str, prompt_pos
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
 
 
+def prompt_schemes(models: dict[str, PromptedQAModel]) -> dict[str, str]:
+    """Language -> prompt-position scheme of every language that has a soft prompt."""
+    return {lang: model.prompt_positions for lang, model in models.items() if model.prompt_len}
+
+
 def shared_prompt_positions(models: dict[str, PromptedQAModel]) -> str:
     """The prompt-position scheme of every prompted language (one backbone graph serves one scheme)."""
-    schemes = {lang: model.prompt_positions for lang, model in models.items() if model.prompt_len}
+    schemes = prompt_schemes(models)
     if len(set(schemes.values())) > 1:
         listed = ", ".join(f"{lang}: {scheme}" for lang, scheme in schemes.items())
         raise EdgeAdaptError(
@@ -181,13 +186,6 @@ def shared_prompt_positions(models: dict[str, PromptedQAModel]) -> str:
             " retrain the odd ones with the same --prompt-positions, or export with --mode merge"
         )
     return next(iter(schemes.values()), "tail")
-
-
-def _positions_record(mode: str, scheme: str, models: dict[str, PromptedQAModel]) -> str | dict[str, str]:
-    """The manifest's ``prompt_positions``: the backbone graph's scheme, or each merged graph's."""
-    if mode == "externalize":
-        return scheme
-    return {lang: model.prompt_positions for lang, model in models.items() if model.prompt_len}
 
 
 def _write_tokenizer(backbone: str, path: Path) -> None:
@@ -371,7 +369,11 @@ def export_bundle(
             backbone=BACKBONE_FILE if mode == "externalize" else None,
             slots=slot_shapes(_slot_shapes(config.hidden_size, slots), adapter_dtype) if mode == "externalize" else {},
             adapter_dtype=adapter_dtype,
-            graph_options={**options.record(), "prompt_positions": _positions_record(mode, scheme, target_models)},
+            graph_options={
+                **options.record(),
+                # the backbone graph's scheme, or each merged graph's
+                "prompt_positions": scheme if mode == "externalize" else prompt_schemes(target_models),
+            },
             source={
                 "backbone": backbone_path,
                 "backbone_fingerprint": source_info["backbone"]["fingerprint"],

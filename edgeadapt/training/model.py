@@ -36,11 +36,48 @@ def position_offset(encoder: nn.Module) -> int:
     return 0
 
 
-def tail_position_ids(seq: int, k: int, offset: int, max_positions: int, device: torch.device) -> torch.Tensor:
-    """``[1, k + seq]`` position ids: the prompt on the table's last ``k`` rows, the text from ``offset`` on."""
-    prompt = torch.arange(max_positions - k, max_positions, device=device)
-    text = torch.arange(offset, offset + seq, device=device)
-    return torch.cat([prompt, text]).unsqueeze(0)
+@dataclass(frozen=True)
+class PromptPlacement:
+    """Where an encoder's soft prompt sits: ``scheme`` (``tail`` or ``shift``) and, for ``tail``, the encoder's
+    first text position and position-table size (read once from the encoder)."""
+
+    scheme: str
+    offset: int
+    max_positions: int
+
+    @classmethod
+    def of(cls, encoder: nn.Module, scheme: str) -> PromptPlacement:
+        return cls(scheme, position_offset(encoder), int(encoder.config.max_position_embeddings))
+
+    def position_ids(self, seq: int, k: int, device: torch.device) -> torch.Tensor | None:
+        """``[1, k + seq]`` ids for ``tail`` (prompt on the table's last ``k`` rows, text from ``offset`` on);
+        None for ``shift`` (the encoder numbers prompt and text together)."""
+        if self.scheme != "tail":
+            return None
+        prompt = torch.arange(self.max_positions - k, self.max_positions, device=device)
+        text = torch.arange(self.offset, self.offset + seq, device=device)
+        return torch.cat([prompt, text]).unsqueeze(0)
+
+
+def prepend_prompt(
+    embeds: torch.Tensor,
+    attention_mask: torch.Tensor,
+    token_type_ids: torch.Tensor,
+    prompt: torch.Tensor,
+    placement: PromptPlacement,
+) -> dict[str, torch.Tensor]:
+    """Encoder keyword inputs with the ``[k, hidden]`` prompt in front of the word embeddings: masks extended to
+    match, and position ids where the placement sets them. The training model and the exported graph share it."""
+    (batch, seq), k = attention_mask.shape, prompt.shape[0]
+    inputs = {
+        "inputs_embeds": torch.cat([prompt.to(embeds.dtype).unsqueeze(0).expand(batch, -1, -1), embeds], dim=1),
+        "attention_mask": torch.cat([attention_mask.new_ones(batch, k), attention_mask], dim=1),
+        "token_type_ids": torch.cat([token_type_ids.new_zeros(batch, k), token_type_ids], dim=1),
+    }
+    position_ids = placement.position_ids(seq, k, embeds.device)
+    if position_ids is not None:
+        inputs["position_ids"] = position_ids
+    return inputs
 
 
 class PromptedQAModel(nn.Module):
@@ -55,7 +92,7 @@ class PromptedQAModel(nn.Module):
     ):
         super().__init__()
         self.encoder = encoder
-        self.prompt_positions = prompt_positions
+        self.placement = PromptPlacement.of(encoder, prompt_positions)
         hidden = self.hidden_size
         self.prompt: nn.Parameter | None = None
         if prompt_len > 0:
@@ -70,6 +107,10 @@ class PromptedQAModel(nn.Module):
         return int(self.encoder.config.hidden_size)
 
     @property
+    def prompt_positions(self) -> str:
+        return self.placement.scheme
+
+    @property
     def prompt_len(self) -> int:
         return 0 if self.prompt is None else int(self.prompt.shape[0])
 
@@ -80,19 +121,9 @@ class PromptedQAModel(nn.Module):
         embeds = self.encoder.get_input_embeddings()(input_ids)
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
-        inputs = {"inputs_embeds": embeds, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
         if self.prompt is None:
-            return inputs
-        (batch, seq), k = input_ids.shape, self.prompt_len
-        prompt = self.prompt.to(embeds.dtype).unsqueeze(0).expand(batch, -1, -1)
-        inputs["inputs_embeds"] = torch.cat([prompt, embeds], dim=1)
-        inputs["attention_mask"] = torch.cat([attention_mask.new_ones(batch, k), attention_mask], dim=1)
-        inputs["token_type_ids"] = torch.cat([token_type_ids.new_zeros(batch, k), token_type_ids], dim=1)
-        if self.prompt_positions == "tail":
-            max_positions = int(self.encoder.config.max_position_embeddings)
-            offset = position_offset(self.encoder)
-            inputs["position_ids"] = tail_position_ids(seq, k, offset, max_positions, input_ids.device)
-        return inputs
+            return {"inputs_embeds": embeds, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
+        return prepend_prompt(embeds, attention_mask, token_type_ids, self.prompt, self.placement)
 
     def hidden_states(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
