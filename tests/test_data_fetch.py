@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 import threading
 from collections.abc import Iterator
@@ -12,6 +14,7 @@ import pytest
 
 from edgeadapt.cli.app import main
 from edgeadapt.data import fetch
+from edgeadapt.data.readers import read_squad
 from edgeadapt.data.sources import KNOWN_FILES
 from edgeadapt.data.specs import load_parallel
 from edgeadapt.errors import EdgeAdaptError
@@ -66,6 +69,15 @@ class _Handler(SimpleHTTPRequestHandler):
         self.wfile.write(data[start:])
 
 
+def _serve(root: Path) -> Iterator[_Server]:
+    httpd = _Server(root)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
 @pytest.fixture()
 def server(shared_data: Path, tmp_path: Path) -> Iterator[_Server]:
     """A server on 127.0.0.1 serving copies (made now, in tmp) of the Yoruba AfriQA queries."""
@@ -73,12 +85,30 @@ def server(shared_data: Path, tmp_path: Path) -> Iterator[_Server]:
     for relative in QUERIES:
         (root / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shared_data / relative, root / relative)
-    httpd = _Server(root)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+    yield from _serve(root)
+
+
+SQUAD = {split: f"squad/{split}-v1.1.json" for split in ("train", "dev")}
+
+
+def _squad_document(question: str) -> bytes:
+    context = "The Eiffel Tower is in Paris."
+    qa = {"id": question, "question": question, "answers": [{"text": "Paris", "answer_start": context.index("Paris")}]}
+    document = {
+        "version": "1.1",
+        "data": [{"title": "Eiffel_Tower", "paragraphs": [{"context": context, "qas": [qa]}]}],
+    }
+    return json.dumps(document).encode()
+
+
+@pytest.fixture()
+def squad_server(tmp_path: Path) -> Iterator[_Server]:
+    """A server on 127.0.0.1 serving small SQuAD-format files laid out like the data directory."""
+    root = tmp_path / "mirror"
+    (root / "squad").mkdir(parents=True)
+    for split, relative in SQUAD.items():
+        (root / relative).write_bytes(_squad_document(f"Where is the Eiffel Tower? ({split})"))
+    yield from _serve(root)
 
 
 def _url(server: _Server) -> str:
@@ -176,3 +206,63 @@ def test_failing_download_gives_up_clearly_and_keeps_part(server: _Server, tmp_p
     fetch.fetch(["afriqa-queries"], ["yo"], data, _url(server), backoff=0.01)
     assert sha256_file(data / QUERIES[0]) == KNOWN_FILES[QUERIES[0]][0]
     assert not part.exists()
+
+
+def test_plan_squad_uses_the_official_site() -> None:
+    files = fetch.plan(["squad"], mirror=None)
+    assert [(file.url, file.relative) for file in files] == [
+        ("https://rajpurkar.github.io/SQuAD-explorer/dataset/train-v1.1.json", "squad/train-v1.1.json"),
+        ("https://rajpurkar.github.io/SQuAD-explorer/dataset/dev-v1.1.json", "squad/dev-v1.1.json"),
+    ]
+    assert (files[0].sha256, files[0].size) == (
+        "3527663986b8295af4f7fcdff1ba1ff3f72d07d61a20f487cb238a6ef92fd955",
+        30288272,
+    )
+    assert (files[1].sha256, files[1].size) == (
+        "95aa6a52d5d6a735563366753ca50492a658031da74f301ac5238b03966972c9",
+        4854279,
+    )
+    assert not any(file.optional for file in files)
+    assert fetch.plan(["squad"], ["en", "english"]) == files  # English in any code: the same two files
+    with pytest.raises(EdgeAdaptError, match="squad has no language 'de' upstream; available: en"):
+        fetch.plan(["squad"], ["de"])
+    # with another dataset, a language SQuAD lacks is skipped for SQuAD only
+    both = fetch.plan(["squad", "xquad"], ["de", "en"])
+    assert [file.relative for file in both if file.dataset == "squad"] == [file.relative for file in files]
+    assert {file.relative for file in both if file.dataset == "xquad"} == {"xquad/xquad.de.json", "xquad/xquad.en.json"}
+    assert fetch.skipped_languages(["squad", "xquad"], ["de", "en"]) == ["squad has no language 'de' upstream: skipped"]
+
+
+def _record_served_squad(server: _Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Record the served stand-ins' sha256 and size in place of the real files'."""
+    for relative in SQUAD.values():
+        data = (server.root / relative).read_bytes()
+        monkeypatch.setitem(KNOWN_FILES, relative, (hashlib.sha256(data).hexdigest(), len(data)))
+
+
+def test_squad_download_through_cli(
+    squad_server: _Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _record_served_squad(squad_server, monkeypatch)
+    data = tmp_path / "data"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["data", "fetch", "squad", "--lang", "en", "--data-dir", str(data), "--mirror", _url(squad_server)])
+    assert exit_info.value.code in (0, None)
+    assert [path for path, _ in squad_server.requests] == list(SQUAD.values())
+    for relative in SQUAD.values():
+        assert sha256_file(data / relative) == KNOWN_FILES[relative][0]
+    assert not list(data.rglob("*.part"))
+    train = read_squad(data / "squad" / "train-v1.1.json", "en")
+    assert [(example.question, example.answers[0].text) for example in train] == [
+        ("Where is the Eiffel Tower? (train)", "Paris")
+    ]
+    assert "2 fetched" in capsys.readouterr().err
+
+
+def test_squad_wrong_checksum_is_refused(squad_server: _Server, tmp_path: Path) -> None:
+    # the recorded hashes are the real files'; the small stand-ins served here do not match them
+    data = tmp_path / "data"
+    with pytest.raises(EdgeAdaptError, match="sha256 mismatch for .*/squad/train-v1.1.json.*nothing was saved"):
+        fetch.fetch(["squad"], None, data, _url(squad_server), backoff=0.01)
+    assert not (data / SQUAD["train"]).exists()
+    assert not list(data.rglob("*.part"))

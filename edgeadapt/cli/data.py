@@ -74,12 +74,13 @@ def fetch(
     ),
     retries: int = typer.Option(4, help="Retries per file, with exponential backoff."),
 ) -> None:
-    """Download datasets from their upstream repositories, checking each file's sha256.
+    """Download datasets from their upstream repositories (SQuAD: its official site), checking each file's sha256.
 
     Interrupted downloads resume where they stopped; a file is renamed into place only once verified.
+    SQuAD v1.1 (train, dev) is English only: another --lang is skipped for it.
 
     Examples:
-      edgeadapt data fetch xquad tydiqa afriqa afriqa-queries flores200 pawsx
+      edgeadapt data fetch xquad tydiqa afriqa afriqa-queries flores200 pawsx squad
       edgeadapt data fetch afriqa afriqa-queries flores200 --lang ha --lang ig
       edgeadapt data fetch xquad --lang de --mirror http://127.0.0.1:8000
     """

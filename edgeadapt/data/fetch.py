@@ -58,7 +58,8 @@ class _Missing(Exception):
 def _upstream_lang(name: str, code: str) -> str | None:
     """``code`` in dataset ``name``'s naming, or None when upstream does not have that language."""
     upstream = UPSTREAMS[name]
-    value = getattr(normalize_lang(code), DATASETS[name].naming)
+    info = DATASETS.get(name)
+    value = getattr(normalize_lang(code), info.naming if info else "iso1")
     if value is not None and upstream.upstream_langs and value not in upstream.upstream_langs:
         return None
     return value

@@ -1,6 +1,7 @@
 """Where each dataset lives upstream, and the sha256 of every file the project has checked.
 
-URLs are ``raw.githubusercontent.com/<repo>/HEAD/<path>`` (HEAD: the default branch). The hashes
+URLs are ``raw.githubusercontent.com/<repo>/HEAD/<path>`` (HEAD: the default branch), or
+``<base>/<path>`` for a dataset whose official copy is published elsewhere (SQuAD's site). The hashes
 are of the unchanged upstream copies in ``shared/data``; a file without a recorded hash is
 downloaded unchecked, with a warning.
 """
@@ -23,9 +24,12 @@ class Upstream:
     splits: tuple[str, ...]
     licence: str
     upstream_langs: tuple[str, ...] | None = None  # every language upstream has (None: too many to list)
+    base: str | None = None  # official site serving the repository's files, instead of raw.githubusercontent.com
 
     def url(self, lang: str, split: str, pivot: str = "en") -> str:
         path = self.upstream.format(lang=lang, split=split, pivot=pivot)
+        if self.base:
+            return f"{self.base.rstrip('/')}/{path}"
         return f"{RAW_GITHUB}/{self.repo}/HEAD/{path}"
 
     def local_path(self, lang: str, split: str, pivot: str = "en") -> str:
@@ -86,6 +90,16 @@ UPSTREAMS: dict[str, Upstream] = {
         ("dev", "test"),
         "PAWS-X terms (free for any purpose)",
         ("de",),  # the SuperGLEBer repository holds German only
+    ),
+    "squad": Upstream(
+        "rajpurkar/SQuAD-explorer",
+        "dataset/{split}-v1.1.json",
+        "squad/{split}-v1.1.json",
+        ("en",),
+        ("train", "dev"),
+        "CC BY-SA 4.0",
+        ("en",),  # English only; the paths name no language
+        base="https://rajpurkar.github.io/SQuAD-explorer",  # the official site (GitHub Pages of the repository)
     ),
 }  # fmt: skip
 
@@ -156,6 +170,8 @@ KNOWN_FILES: dict[str, tuple[str, int]] = {
     "flores200/devtest/zho_Hans.devtest": ("b30158b1b76f7cee08530d8127a9769f4512597c7eefe97ae1ccf630d5b6e7fd", 121818),
     "pawsx/de/dev.tsv": ("8b7d965b20185d79a1b7105e7f98d1a07dcb164e3dea395158b88a7f7b828d69", 491758),
     "pawsx/de/test.tsv": ("fcea7272af14558ba6c233b9b0fc7de38de3b41df53947e7a410a10cc2c3aabc", 501955),
+    "squad/dev-v1.1.json": ("95aa6a52d5d6a735563366753ca50492a658031da74f301ac5238b03966972c9", 4854279),
+    "squad/train-v1.1.json": ("3527663986b8295af4f7fcdff1ba1ff3f72d07d61a20f487cb238a6ef92fd955", 30288272),
     "tydiqa/english/english_tydiqa_dev.json": (
         "0a79feb66a13d4e5df8a5e1e8ad40b4a2d6622be6816c2914863b495cf0ee3e4",
         399934,
