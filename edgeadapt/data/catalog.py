@@ -62,11 +62,14 @@ def _scan_root(root: Path, samples: bool) -> list[CatalogEntry]:
     for info in DATASETS.values():
         for split in info.splits:
             regex = language_regex(info, split)
-            for path in sorted(root.glob(info.pattern.format(lang="*", split=split))):
+            for path in sorted(root.glob(info.pattern.format(lang=info.fixed_lang or "*", split=split))):
                 match = regex.fullmatch(path.relative_to(root).as_posix())
-                if not match:
+                if info.fixed_lang is not None:  # one language, not named in the path
+                    lang = info.fixed_lang
+                elif match:
+                    lang = match.group("lang")
+                else:
                     continue
-                lang = match.group("lang")
                 try:
                     count: int | None = count_examples(info, path, lang)
                     problem = None

@@ -78,6 +78,19 @@ def _locate(context: str, text: str, start: int) -> int:
     return -1
 
 
+def _offset(value: object) -> int:
+    """An answer offset as the file gives it; -1 (search the text) when it is missing or not a number."""
+    try:
+        return int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return -1
+
+
+def _recovered(answers: tuple[Answer, ...], starts: list[int]) -> int:
+    """How many answers were moved off their recorded offset to where their text really is."""
+    return sum(1 for answer, start in zip(answers, starts, strict=True) if answer.start >= 0 and answer.start != start)
+
+
 def _answer(context: str, text: str, start: int) -> Answer:
     """An answer at its located offset, its text as the context spells it (a case-blind match may differ)."""
     located = _locate(context, text, start)
@@ -103,10 +116,11 @@ def read_squad(path: str | os.PathLike, lang: str) -> list[QAExample]:
             context = _field(paragraph, "context", where)
             for qa in _field(paragraph, "qas", where):
                 qa_where = f"{where}, question {qa.get('id', '?')}"
-                answers = []
+                answers, starts = [], []
                 for answer in qa.get("answers", []):
                     text = str(_field(answer, "text", qa_where))
-                    answers.append(_answer(context, text, int(_field(answer, "answer_start", qa_where))))
+                    starts.append(_offset(answer.get("answer_start")))
+                    answers.append(_answer(context, text, starts[-1]))
                 examples.append(
                     QAExample(
                         id=str(_field(qa, "id", qa_where)),
@@ -114,7 +128,7 @@ def read_squad(path: str | os.PathLike, lang: str) -> list[QAExample]:
                         context=context,
                         answers=tuple(answers),
                         lang=lang,
-                        meta={"title": title, "source": str(path)},
+                        meta={"title": title, "source": str(path), "recovered": _recovered(tuple(answers), starts)},
                     )
                 )
     return examples
@@ -146,7 +160,8 @@ def read_afriqa_gold(path: str | os.PathLike, lang: str) -> list[QAExample]:
         if not isinstance(pivot, dict):
             raise EdgeAdaptError(f"{where}: 'answer_pivot' should be an object with 'text' and 'answer_start' lists")
         texts, starts = _field(pivot, "text", where), _field(pivot, "answer_start", where)
-        answers = tuple(_answer(context, str(text), int(start)) for text, start in zip(texts, starts, strict=False))
+        starts = [_offset(start) for start in starts]
+        answers = tuple(_answer(context, str(text), start) for text, start in zip(texts, starts, strict=False))
         examples.append(
             QAExample(
                 id=str(_field(record, "id", where)),
@@ -160,6 +175,7 @@ def read_afriqa_gold(path: str | os.PathLike, lang: str) -> list[QAExample]:
                     "answer_lang": record.get("answer_lang"),
                     "context_lang": context_lang,
                     "source": str(path),
+                    "recovered": _recovered(answers, starts[: len(answers)]),
                 },
             )
         )

@@ -9,7 +9,15 @@ name               lang (any code is mapped)    splits                    defaul
 ``afriqa-queries`` AfriQA code (``yor``)        train, dev, test          train           ParallelPair
 ``flores200``      FLORES code (``yor_Latn``)   dev, devtest              dev             ParallelPair
 ``pawsx``          ISO 639-1 (``de``)           train, dev, test          dev             SentencePair
+``squad``          en only                      train, dev                dev             QAExample
+``drcd``           zh only (Traditional)        dev, test                 dev             QAExample
+``cmrc2018``       zh only (Simplified)         trial, dev                dev             QAExample
+``arcd``           ar only                      train, test               test            QAExample
+``covidqa``        en only                      train (the whole file)    train           QAExample
 =================  ===========================  ========================  ==============  =============
+
+Datasets of one language (``fixed_lang``) have no language in their paths. The source (task) stage trains by
+default on :func:`source_task_data`: every QA dataset's training splits that are present, in every language.
 
 The language part takes any code :func:`normalize_lang` knows (``yo``, ``yor``, ``yoruba``) and
 maps it to the dataset's own naming, so ``tydiqa:sw:dev`` is ``tydiqa:swahili:dev``. Any file of
@@ -56,6 +64,8 @@ class DatasetInfo:
     default_split: str
     pattern: str  # relative glob with {lang} and {split}
     description: str
+    fixed_lang: str | None = None  # the one language (ISO 639-1) of a dataset whose paths name none
+    train_splits: tuple[str, ...] = ("train",)  # the splits that are training material (none for evaluation sets)
 
     def relative(self, lang: str, split: str) -> str:
         return self.pattern.format(lang=lang, split=split)
@@ -65,7 +75,8 @@ DATASETS: dict[str, DatasetInfo] = {
     info.name: info
     for info in (
         DatasetInfo(
-            "xquad", "qa", "squad", "iso1", ("test",), "test", "xquad/xquad.{lang}.json", "XQuAD (evaluation only)"
+            "xquad", "qa", "squad", "iso1", ("test",), "test", "xquad/xquad.{lang}.json", "XQuAD (evaluation only)",
+            train_splits=(),
         ),
         DatasetInfo(
             "tydiqa",
@@ -110,8 +121,31 @@ DATASETS: dict[str, DatasetInfo] = {
         DatasetInfo(
             "pawsx", "pairs", "pawsx", "iso1", ("train", "dev", "test"), "dev", "pawsx/{lang}/{split}.tsv", "PAWS-X"
         ),
+        DatasetInfo(
+            "squad", "qa", "squad", "iso1", ("train", "dev"), "dev", "squad/{split}-v1.1.json", "SQuAD v1.1",
+            fixed_lang="en",
+        ),
+        DatasetInfo(
+            "drcd", "qa", "squad", "iso1", ("dev", "test"), "dev", "drcd/DRCD_{split}.json",
+            "DRCD, Traditional Chinese (no training file here: dev is training material, test is kept for scoring)",
+            fixed_lang="zh", train_splits=("dev",),
+        ),
+        DatasetInfo(
+            "cmrc2018", "qa", "squad", "iso1", ("trial", "dev"), "dev", "cmrc2018/cmrc2018_{split}.json",
+            "CMRC 2018, Simplified Chinese (no training file here: trial and dev are training material)",
+            fixed_lang="zh", train_splits=("trial", "dev"),
+        ),
+        DatasetInfo(
+            "arcd", "qa", "squad", "iso1", ("train", "test"), "test", "arcd/arcd-{split}.json",
+            "ARCD, Arabic reading comprehension", fixed_lang="ar",
+        ),
+        DatasetInfo(
+            "covidqa", "qa", "squad", "iso1", ("train",), "train", "covidqa/covidQA_*.json",
+            "COVID-QA, English scientific passages (one file, no official split: training material)",
+            fixed_lang="en",
+        ),
     )
-}
+}  # fmt: skip
 FLORES_SOURCE = "eng_Latn"
 KNOWN_SPLITS = ("train", "dev", "devtest", "test", "validation")
 
@@ -192,6 +226,9 @@ def _warn_samples(data_root: Path) -> None:
 def available_languages(name: str, data_dir: str | os.PathLike | None = None) -> list[str]:
     """The languages of dataset ``name`` present in the data directory or the samples (dataset naming)."""
     info = _dataset(name)
+    if info.fixed_lang is not None:
+        present = any(find_data_file(info.relative(info.fixed_lang, s), data_dir, warn=False) for s in info.splits)
+        return [info.fixed_lang] if present else []
     found: set[str] = set()
     for root in _data_roots(data_dir):
         for split in info.splits:
@@ -269,6 +306,14 @@ def _path_spec(name: str, rest: str) -> DatasetSpec:
 
 def dataset_lang(info: DatasetInfo, code: str, data_dir: str | os.PathLike | None = None) -> str:
     """``code`` in dataset ``info``'s naming; raw codes already present in the data are kept as they are."""
+    if info.fixed_lang is not None:
+        try:
+            same = normalize_lang(code).iso1 == info.fixed_lang
+        except EdgeAdaptError:
+            same = False
+        if not same:
+            raise EdgeAdaptError(f"{info.name} has no language {code!r}; it is {info.fixed_lang} only")
+        return info.fixed_lang
     if code in available_languages(info.name, data_dir):
         return code
     try:
@@ -402,6 +447,30 @@ def default_task_data(lang: str, data_dir: str | os.PathLike | None = None) -> l
     return _existing("tydiqa", language.tydiqa, "train", data_dir) + _existing(
         "afriqa", language.afriqa, "train", data_dir
     )
+
+
+def source_task_data(data_dir: str | os.PathLike | None = None) -> list[str]:
+    """Specs of every QA training split present in the data directory, in every language: the source stage's
+    default data. Evaluation-only sets (XQuAD) and splits kept for scoring (dev/test where a train split exists,
+    DRCD test) are left out."""
+    root = resolve_data_dir(data_dir)
+    specs = [spec for spec, path in _training_splits(data_dir) if root in path.parents]
+    if specs:
+        return specs
+    return [spec for spec, path in _training_splits(data_dir) if find_data_file(str(path), warn=True)]
+
+
+def _training_splits(data_dir: str | os.PathLike | None) -> list[tuple[str, Path]]:
+    found = []
+    for info in DATASETS.values():
+        if info.kind != "qa" or not info.train_splits:
+            continue
+        for lang in available_languages(info.name, data_dir):
+            for split in info.train_splits:
+                path = find_data_file(info.relative(lang, split), data_dir, warn=False)
+                if path is not None:
+                    found.append((f"{info.name}:{lang}:{split}", path))
+    return found
 
 
 def default_parallel_data(lang: str, data_dir: str | os.PathLike | None = None) -> list[str]:
