@@ -12,7 +12,14 @@ import torch
 
 from edgeadapt.backbones.resolve import weights_fingerprint
 from edgeadapt.training.model import PromptedQAModel
-from edgeadapt.training.runs import LANG_ADAPTER, TASK_ADAPTER, load_encoder, write_run
+from edgeadapt.training.runs import (
+    LANG_ADAPTER,
+    TASK_ADAPTER,
+    is_frozen_in_task_stage,
+    load_encoder,
+    source_encoder,
+    write_run,
+)
 
 
 def _lora(encoder: torch.nn.Module, name: str, rank: int, seed: int):
@@ -55,11 +62,7 @@ def make_target_run(
     prompt_positions: str = "tail",
 ) -> Path:
     """A target-stage run on top of ``source_run``: language LoRA + soft prompt (placed by ``prompt_positions``)."""
-    from peft import PeftModel
-
-    merged = PeftModel.from_pretrained(
-        load_encoder(str(backbone)), str(source_run / "task_adapter"), adapter_name=TASK_ADAPTER
-    ).merge_and_unload()
+    merged = source_encoder(source_run, str(backbone))
     generator = torch.Generator().manual_seed(seed)
     hidden = merged.config.hidden_size
     prompt = torch.randn(prompt_len, hidden, generator=generator) if prompt_len else None
@@ -88,13 +91,9 @@ def make_bottleneck_run(
     seed: int = 3,
 ) -> Path:
     """A target-stage run whose language adapter is a bottleneck adapter (random non-zero down and up) + prompt."""
-    from peft import PeftModel
-
     from edgeadapt.training.bottleneck import BottleneckConfig, add_bottlenecks
 
-    merged = PeftModel.from_pretrained(
-        load_encoder(str(backbone)), str(source_run / "task_adapter"), adapter_name=TASK_ADAPTER
-    ).merge_and_unload()
+    merged = source_encoder(source_run, str(backbone))
     encoder = add_bottlenecks(merged, BottleneckConfig(size, 4.0, targets))
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -114,9 +113,32 @@ def make_bottleneck_run(
     return run_dir
 
 
-def make_workspace(backbone: Path, work: Path) -> Path:
-    """A workspace with an English source run and two target runs of different rank and prompt length (yo, sw)."""
-    source = make_source_run(backbone, work / "runs" / "en")
+def make_full_source_run(backbone: Path, run_dir: Path, *, seed: int = 0, scale: float = 0.05) -> Path:
+    """A fully fine-tuned source-stage run: every transformer layer moved off the backbone (embeddings and pooler
+    kept, as the task stage keeps them) + span head."""
+    encoder = load_encoder(str(backbone))
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in encoder.named_parameters():
+            if not is_frozen_in_task_stage(name):
+                param.add_(torch.randn(param.shape, generator=generator) * scale)
+    model = PromptedQAModel(encoder)
+    torch.nn.init.normal_(model.qa_outputs.weight, std=0.5, generator=generator)
+    info = {
+        "stage": "source",
+        "lang": "en",
+        "backbone": {"path": str(backbone), "fingerprint": weights_fingerprint(str(backbone))},
+        "adapter": {"kind": "full", "rank": None, "alpha": None, "targets": ["layers"]},
+    }
+    write_run(model, run_dir, info)
+    return run_dir
+
+
+def make_workspace(backbone: Path, work: Path, *, full_source: bool = False) -> Path:
+    """A workspace with an English source run (task LoRA, or ``full_source``: fine-tuned layers) and two target runs
+    of different rank and prompt length (yo, sw)."""
+    make_source = make_full_source_run if full_source else make_source_run
+    source = make_source(backbone, work / "runs" / "en")
     make_target_run(backbone, source, work / "runs" / "yo", "yo", rank=4, prompt_len=3, seed=1)
     make_target_run(backbone, source, work / "runs" / "sw", "sw", rank=2, prompt_len=5, seed=2)
     return work

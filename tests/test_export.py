@@ -296,3 +296,31 @@ def test_a_run_trained_with_shifted_positions_exports_as_it_was_trained(tiny_bac
     engine = QAEngine(tmp_path / "mixed")
     for lang, run in (("ha", legacy), ("yo", workdir / "runs" / "yo")):
         assert np.abs(_onnx_logits(engine, feeds, lang) - _torch_logits(run, feeds)).max() < FP32_TOL, lang
+
+
+@pytest.fixture(scope="module")
+def full_source_workdir(tiny_backbone: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workspace whose source stage fine-tuned the transformer layers (the default --source-adapter full)."""
+    work = tmp_path_factory.mktemp("full-source-work")
+    make_workspace(tiny_backbone, work, full_source=True)
+    return work
+
+
+def test_fully_fine_tuned_source_stage_exports_as_the_backbone(full_source_workdir, feeds):
+    """The exported backbone carries the source stage's layers; the languages' adapters act on top of it, fp32 equal
+    to PyTorch and int8 as close as for a LoRA source stage."""
+    from edgeadapt.training.runs import TASK_ENCODER_FILE, read_run
+
+    work = full_source_workdir
+    assert read_run(work / "runs" / "en")["adapter"]["kind"] == "full"
+    assert (work / "runs" / "en" / TASK_ENCODER_FILE).exists() and not (work / "runs" / "en" / "task_adapter").exists()
+    export_bundle(None, work / "runs", work / "fp32", quantize="none")
+    export_bundle(None, work / "runs", work / "int8", quantize="int8")
+    fp32, int8 = QAEngine(work / "fp32"), QAEngine(work / "int8")
+    for lang in ("en", "yo", "sw"):
+        reference = _torch_logits(work / "runs" / lang, feeds)
+        assert np.abs(_onnx_logits(fp32, feeds, lang) - reference).max() < FP32_TOL, lang
+        assert np.abs(_onnx_logits(int8, feeds, lang) - reference).max() < INT8_TOL, lang
+    # the source stage's layers are in the graph: they differ from a LoRA-source workspace's on the same input
+    plain = _torch_logits(work / "runs" / "en", feeds)
+    assert np.abs(plain - _onnx_logits(QAEngine(work / "fp32"), feeds, "yo")).max() > 2 * INT8_TOL

@@ -40,8 +40,8 @@ def test_train_yo_runs_the_source_stage_first(
     assert code == 0, err
     assert "training the source stage first" in err
     source, target = work / "runs" / "en", work / "runs" / "yo"
-    for name in ("run.json", "metrics.jsonl", "curves.png", "qa_head.safetensors", "task_adapter"):
-        assert (source / name).exists(), name
+    for name in ("run.json", "metrics.jsonl", "curves.png", "qa_head.safetensors", "task_encoder.safetensors"):
+        assert (source / name).exists(), name  # the default source stage fine-tunes the transformer layers
     for name in ("run.json", "metrics.jsonl", "curves.png", "soft_prompt.safetensors", "lang_adapter", "lexicon.json"):
         assert (target / name).exists(), name
     allowed = {".json", ".jsonl", ".safetensors", ".png"}
@@ -70,13 +70,13 @@ def test_train_yo_runs_the_source_stage_first(
 def test_train_bottleneck_adapter_through_the_cli(
     tiny_backbone: Path, tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """`--adapter bottleneck`: the automatic source stage still trains a task LoRA, the language a bottleneck."""
+    """`--adapter bottleneck`: the automatic source stage keeps its default (full), the language a bottleneck."""
     work = tmp_path / "work"
     argv = ["train", "--lang", "yo", "--backbone", str(tiny_backbone), "--data-dir", str(tiny_data), "-w", str(work)]
     code, err = _run([*argv, *SMALL, "--adapter", "bottleneck", "--bottleneck-size", "6"], capsys)
     assert code == 0, err
     source, target = work / "runs" / "en", work / "runs" / "yo"
-    assert json.loads((source / "run.json").read_text())["adapter"]["kind"] == "lora"
+    assert json.loads((source / "run.json").read_text())["adapter"]["kind"] == "full"
     info = json.loads((target / "run.json").read_text())
     assert info["adapter"]["kind"] == "bottleneck" and info["adapter"]["rank"] == 6
     assert info["adapter"]["targets"] == ["layer.*.output.dense"] and info["config"]["bottleneck_scale"] == 4.0
@@ -94,12 +94,11 @@ def test_full_finetuning_baseline_trains_every_encoder_weight(
     tiny_backbone: Path, tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`--adapter full --no-prompt`: every encoder weight moves, the whole encoder is saved as safetensors and loads
-    back; export refuses it in one line; the source stage refuses --adapter full."""
+    back; export refuses it in one line; the source stage refuses an adapter it cannot train."""
     import torch
-    from peft import PeftModel
     from safetensors.torch import load_file
 
-    from edgeadapt.training.runs import load_encoder
+    from edgeadapt.training.runs import source_encoder
 
     work = tmp_path / "work"
     argv = ["train", "--lang", "yo", "--backbone", str(tiny_backbone), "--data-dir", str(tiny_data), "-w", str(work)]
@@ -110,10 +109,7 @@ def test_full_finetuning_baseline_trains_every_encoder_weight(
     assert info["adapter"]["kind"] == "full" and info["adapter"]["dir"] == "encoder" and info["prompt_len"] == 0
     assert not (target / "lang_adapter").exists() and not (target / "soft_prompt.safetensors").exists()
     saved = load_file(str(target / "encoder" / "model.safetensors"))
-    start = PeftModel.from_pretrained(
-        load_encoder(str(tiny_backbone)), str(source / "task_adapter"), adapter_name="task"
-    )
-    start = start.merge_and_unload().state_dict()
+    start = source_encoder(source, str(tiny_backbone)).state_dict()
     moved = [name for name, tensor in saved.items() if not torch.equal(tensor, start[name])]
     assert any("word_embeddings" in n for n in moved) and any("layer.1.output.dense" in n for n in moved)
     model = load_run_model(target)
@@ -122,8 +118,8 @@ def test_full_finetuning_baseline_trains_every_encoder_weight(
     )
     code, err = _run(["export", "--runs", str(source), "--runs", str(target), "-w", str(work)], capsys)
     assert code == 2 and "fine-tunes the whole backbone (--adapter full)" in err and len(err.strip().splitlines()) == 1
-    code, err = _run(["train", "--lang", "en", *argv[3:], *SMALL, "--adapter", "full"], capsys)
-    assert code == 2 and "--adapter full is for a language" in err
+    code, err = _run(["train", "--lang", "en", *argv[3:], *SMALL, "--adapter", "bottleneck"], capsys)
+    assert code == 2 and "the source stage trains lora or full" in err
 
 
 def test_help_teaches_by_example(capsys: pytest.CaptureFixture[str]) -> None:
@@ -139,9 +135,12 @@ def test_help_teaches_by_example(capsys: pytest.CaptureFixture[str]) -> None:
         (["--lang", "xx-nope"], "unknown language"),
         (["--lang", "de"], "no English-de parallel data"),
         (["--lang", "en", "--train-data", "squad:/nonexistent/file.json"], "data file not found"),
-        (["--lang", "en", "--adapter", "bottleneck"], "always trains a task LoRA"),
-        (["--lang", "en", "--adapter", "adapterhub"], "choose lora, bottleneck or full"),
-        (["--lang", "en", "--lora-targets", "nonexistent_proj"], "match no layer"),
+        (["--lang", "en", "--adapter", "bottleneck"], "the source (task) stage trains lora or full"),
+        (["--lang", "yo", "--adapter", "adapterhub"], "choose lora, bottleneck or full"),
+        (["--lang", "en", "--adapter", "lora", "--lora-targets", "nonexistent_proj"], "match no layer"),
+        (["--lang", "en", "--time-budget", "soon"], "--time-budget 'soon' is not a duration"),
+        (["--lang", "en", "--eval-data", "tydiqa:en:train"], "also training data"),
+        (["--lang", "en", "--precision", "fp8"], "--precision takes auto, fp32, bf16"),
         (["--lang", "en", "--resume"], "nothing to resume"),
         (["--lang", "en", "--synthetic-ratio", "1.5"], "--synthetic-ratio"),
     ],

@@ -14,16 +14,23 @@ _D = TrainConfig()
 
 HELP = (
     "Adapt the backbone to a language: soft prompt + LoRA, alignment loss, L2 anchor, synthetic data.\n\n"
-    "--lang en trains the source stage (English QA: task LoRA + span head, backbone frozen) into <workdir>/runs/en."
-    " Any other language trains its target stage into <workdir>/runs/<lang>: a soft prompt and a language LoRA over"
-    " the backbone with the English task LoRA merged in; the span head of the source run stays frozen (one head is"
-    " shared by every language of an export). A target run with no source run trains the source stage first."
-    " Loss: L_task + lambda L_align + beta ||theta - theta_0||^2.\n\n"
-    "With no flags: English, then Yoruba, sized for about 34 minutes on 2 CPU cores"
-    f" ({_D.batch_size} x {_D.max_length} tokens; 220 source + 140 target steps).\n\n"
+    "--lang en trains the source (task) stage into <workdir>/runs/en: extractive QA on every QA training split in"
+    " the data directory (TyDi QA, SQuAD when fetched, DRCD, CMRC 2018, ARCD, COVID-QA, AfriQA train splits), by"
+    " default by fine-tuning the encoder's transformer layers (--adapter full; embeddings frozen), or with a task"
+    " LoRA (--adapter lora). Any other language trains its target stage into <workdir>/runs/<lang>: a soft prompt"
+    " and a language LoRA over the backbone with the source stage's weights in; the span head of the source run"
+    " stays frozen (one head is shared by every language of an export). A target run with no source run trains the"
+    " source stage first. Loss: L_task + lambda L_align + beta ||theta - theta_0||^2.\n\n"
+    "With no flags: the source stage for 25 minutes (--time-budget; scored on TyDi QA English dev as it goes, the"
+    f" best weights kept), then Yoruba ({_D.batch_size} x {_D.max_length} tokens, 140 steps): about 40 minutes on 2"
+    " CPU cores.\n\n"
     """Examples:
 
   edgeadapt train                                  # English source stage + Yoruba
+
+  edgeadapt train --lang en --time-budget 3h --eval-data tydiqa:en:dev --eval-data xquad:de   # the long recipe
+
+  edgeadapt train --lang en --adapter lora --max-steps 220    # the source stage as a task LoRA
 
   edgeadapt train --lang sw --prompt-len 20 --align-weight 0.5
 
@@ -62,13 +69,46 @@ def train(
         " (as in the source stage); shift: the text moves k positions on (earlier runs; costs accuracy early).",
     ),
     no_prompt: bool = typer.Option(False, "--no-prompt", help="Train the language LoRA without a soft prompt."),
-    adapter: str = typer.Option(
-        _D.adapter,
+    adapter: str | None = typer.Option(
+        None,
         "--adapter",
-        help="Language adapter: lora (peft LoRA on --lora-targets) or bottleneck (parallel bottleneck adapters,"
-        " ReLU, on --bottleneck-targets); or full: fine-tune every encoder weight (the full fine-tuning baseline,"
-        " lr 5e-5, saved whole as safetensors; evaluable, not exportable). The English source stage always trains"
-        " a task LoRA.",
+        help="Language adapter: lora (peft LoRA on --lora-targets, the default) or bottleneck (parallel bottleneck"
+        " adapters, ReLU, on --bottleneck-targets); or full: fine-tune every encoder weight (the full fine-tuning"
+        " baseline, lr 5e-5, saved whole as safetensors; evaluable, not exportable). With --lang en: how the source"
+        " stage learns the task, full (transformer layers, embeddings frozen; the default) or lora.",
+    ),
+    source_adapter: str = typer.Option(
+        _D.source_adapter,
+        "--source-adapter",
+        help="How a source stage trained on the way to a target language learns the task: full or lora.",
+    ),
+    time_budget: str | None = typer.Option(
+        None,
+        "--time-budget",
+        help="Wall-clock budget per stage (45m, 3h, 1h30m): the step count is fitted to the measured step speed,"
+        " schedule included (default for the source stage: 25m; --max-steps / --epochs take precedence).",
+    ),
+    eval_data: list[str] = typer.Option(
+        [],
+        "--eval-data",
+        help="QA set scored while training, repeatable; the first selects the kept weights (default for the source"
+        " stage: tydiqa:en:dev when present; never a training split).",
+    ),
+    eval_every: int | None = typer.Option(
+        None, "--eval-every", help="Evaluate every N steps (default: 8 times a stage; 0: off)."
+    ),
+    eval_max_examples: int | None = typer.Option(
+        _D.eval_max_examples, "--eval-max-examples", help="Questions scored per --eval-data set."
+    ),
+    precision: str = typer.Option(
+        _D.precision,
+        "--precision",
+        help="auto (bf16 autocast where the CPU/GPU has native bfloat16, else fp32), fp32 or bf16.",
+    ),
+    length_grouping: bool = typer.Option(
+        _D.length_grouping,
+        "--length-grouping/--no-length-grouping",
+        help="Batch windows of similar length together (less padding).",
     ),
     lora_rank: int = typer.Option(_D.lora_rank, "--lora-rank", help="LoRA rank r (alpha = 2r)."),
     lora_targets: str | None = typer.Option(
@@ -99,11 +139,16 @@ def train(
     freeze: list[str] = typer.Option(
         [], "--freeze", help="Keep 'prompt' or 'adapter' frozen (repeatable); the span head is always frozen here."
     ),
-    max_steps: int | None = typer.Option(None, "--max-steps", help="Steps per stage (default: 220 en, 140 other)."),
+    max_steps: int | None = typer.Option(
+        None, "--max-steps", help="Steps per stage (default: the source stage's --time-budget, 140 for a language)."
+    ),
     epochs: float | None = typer.Option(None, "--epochs", help="Passes over the task data (instead of --max-steps)."),
     max_examples: int | None = typer.Option(None, "--max-examples", help="Use a seeded sample of the QA examples."),
     lr: float | None = typer.Option(
-        None, "--lr", help="AdamW learning rate, linear warm-up and decay (default: 3e-3 for en, 1e-3 otherwise)."
+        None,
+        "--lr",
+        help="AdamW learning rate, linear warm-up and decay (default: 8e-5 source full, 3e-3 source LoRA,"
+        " 1e-3 language adapter, 5e-5 --adapter full).",
     ),
     batch_size: int = typer.Option(_D.batch_size, "--batch-size", help="Global batch size (split over processes)."),
     max_length: int = typer.Option(_D.max_length, "--max-length", help="Tokens per window."),
@@ -119,9 +164,11 @@ def train(
 ) -> None:
     """Adapt the backbone to a language (see the examples below)."""
     from edgeadapt import paths
+    from edgeadapt.training.budget import parse_duration
     from edgeadapt.training.loop import TrainingInterrupted
     from edgeadapt.training.stages import train as run_training
 
+    source = lang.strip().lower() in ("en", "eng", "english")
     config = TrainConfig(
         lang=lang,
         backbone=backbone,
@@ -132,7 +179,14 @@ def train(
         prompt_positions=prompt_positions,
         lora_rank=lora_rank,
         lora_targets=_names(lora_targets),
-        adapter=adapter,
+        adapter=(adapter if adapter and not source else _D.adapter),
+        source_adapter=(adapter if adapter and source else source_adapter),
+        time_budget=parse_duration(time_budget) if time_budget else None,
+        eval_data=list(eval_data),
+        eval_every=eval_every,
+        eval_max_examples=eval_max_examples,
+        precision=precision,
+        length_grouping=length_grouping,
         bottleneck_size=bottleneck_size,
         bottleneck_scale=bottleneck_scale,
         bottleneck_targets=_names(bottleneck_targets),

@@ -49,13 +49,12 @@ from edgeadapt.fileio import atomic_dir, sha256_file
 from edgeadapt.training.bottleneck import bottleneck_layers
 from edgeadapt.training.model import PromptedQAModel
 from edgeadapt.training.runs import (
-    ADAPTER_DIRS,
     HEAD_FILE,
-    TASK_ADAPTER,
     is_full_finetune,
     load_run_model,
     read_run,
     source_run_dir,
+    task_weights_file,
 )
 
 SOURCE_LANG = "en"
@@ -83,7 +82,11 @@ class GraphOptions:
 
     def record(self) -> dict:
         """The manifest's ``graph_options`` entry."""
-        int8 = {"per_channel": self.per_channel, "ffn_out": self.int8_ffn_out} if self.quantize == "int8" else None
+        int8 = (
+            {"per_channel": self.per_channel, "ffn_out": self.int8_ffn_out, "weight_bits": 7}
+            if self.quantize == "int8"
+            else None
+        )
         return {"int8": int8, "optimized": self.optimize}
 
 
@@ -162,7 +165,7 @@ def backbone_identity(source: Path, slots: list[LoraSlot], mode: str, prompt_pos
     info = read_run(source)
     record = {
         "backbone": info["backbone"]["fingerprint"],
-        "task_adapter": _sha_of_run_file(source / ADAPTER_DIRS[TASK_ADAPTER] / "adapter_model.safetensors"),
+        "task_adapter": _sha_of_run_file(task_weights_file(source, info)),
         "head": _sha_of_run_file(source / HEAD_FILE),
         "slots": [[s.module, s.in_features, s.out_features] + ([s.kind] if s.kind != "lora" else []) for s in slots],
         "mode": mode,
@@ -298,7 +301,8 @@ def export_bundle(
     backbone_path = source_info["backbone"]["path"]
     tensors = {lang: adapter_tensors(model) for lang, model in target_models.items()}
     base_model = load_run_model(runs.source)
-    base = base_model.encoder.merge_and_unload()
+    encoder = base_model.encoder  # a PeftModel with the task LoRA, or the fine-tuned layers (--source-adapter full)
+    base = encoder.merge_and_unload() if hasattr(encoder, "merge_and_unload") else encoder
     config = base.config
     positions = usable_positions(config)
     longest = max((model.prompt_len for model in target_models.values()), default=0)

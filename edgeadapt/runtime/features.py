@@ -64,9 +64,14 @@ def encode_windows(tokenizer: Tokenizer, question: str, context: str) -> list[Wi
     return windows
 
 
-def pad_batch(windows: list[Window], pad_id: int) -> dict[str, np.ndarray]:
-    """Stack windows into int64 arrays ``input_ids``, ``attention_mask``, ``token_type_ids`` (right-padded)."""
-    length = max(len(w) for w in windows)
+def pad_batch(
+    windows: list[Window], pad_id: int, *, multiple: int = 1, limit: int | None = None
+) -> dict[str, np.ndarray]:
+    """Stack windows into int64 arrays ``input_ids``, ``attention_mask``, ``token_type_ids`` (right-padded to the
+    longest window, rounded up to ``multiple`` but not beyond ``limit``)."""
+    longest = max(len(w) for w in windows)
+    length = -(-longest // multiple) * multiple
+    length = max(longest, min(length, limit)) if limit is not None else length
     batch = len(windows)
     input_ids = np.full((batch, length), pad_id, dtype=np.int64)
     attention_mask = np.zeros((batch, length), dtype=np.int64)

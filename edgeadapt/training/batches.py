@@ -3,6 +3,12 @@
 Each pool (real task windows, synthetic windows, parallel pairs) is read in seeded permutations,
 one per pass; draw ``i`` of a pool is ``perm(seed, i // n)[i % n]``. So a resumed run sees exactly
 the batches an uninterrupted run would, and data-parallel processes split one global batch by rank.
+
+Length grouping (on by default): the real windows of ``GROUP_STEPS`` consecutive steps are drawn together, sorted
+by length and cut into batches taken in a seeded order, so a batch holds windows of similar length and padding
+(computed for nothing) shrinks, while every window is still seen once a pass. Batches are padded to a multiple of
+``PAD_MULTIPLE`` tokens: a handful of shapes instead of one per length, so the CPU kernels prepared for a shape
+(oneDNN primitives, most costly in bfloat16) are reused from step to step.
 """
 
 from __future__ import annotations
@@ -17,6 +23,9 @@ from tokenizers import Tokenizer
 from edgeadapt.data.examples import ParallelPair
 from edgeadapt.runtime.features import pad_batch
 from edgeadapt.training.features import TrainWindow
+
+GROUP_STEPS = 32
+PAD_MULTIPLE = 32
 
 
 @lru_cache(maxsize=64)
@@ -50,8 +59,10 @@ class BatchPlan:
         return cls(batch_size - synthetic, synthetic, align)
 
 
-def task_batch(windows: list[TrainWindow], pad_id: int) -> dict[str, torch.Tensor]:
-    arrays = pad_batch([w.window for w in windows], pad_id)
+def task_batch(
+    windows: list[TrainWindow], pad_id: int, *, multiple: int = 1, limit: int | None = None
+) -> dict[str, torch.Tensor]:
+    arrays = pad_batch([w.window for w in windows], pad_id, multiple=multiple, limit=limit)
     batch = {k: torch.from_numpy(v) for k, v in arrays.items()}
     batch["start_positions"] = torch.tensor([w.start for w in windows], dtype=torch.long)
     batch["end_positions"] = torch.tensor([w.end for w in windows], dtype=torch.long)
@@ -103,16 +114,28 @@ class StageData:
     synthetic: list[TrainWindow]
     pairs: EncodedPairs | None
     pad_id: int
+    group_lengths: bool = False
+    pad_limit: int | None = None  # the stage's --max-length: batches are padded to PAD_MULTIPLE up to it
+
+    def _real_rows(self, plan: BatchPlan, seed: int, step: int) -> list[int]:
+        if not self.group_lengths or plan.real == 0:
+            return draw(len(self.real), seed, step * plan.real, plan.real)
+        group, position = divmod(step, GROUP_STEPS)
+        rows = draw(len(self.real), seed, group * GROUP_STEPS * plan.real, GROUP_STEPS * plan.real)
+        rows.sort(key=lambda i: len(self.real[i].window))
+        chunk = _permutation(GROUP_STEPS, seed + 7, group)[position]
+        return rows[chunk * plan.real : (chunk + 1) * plan.real]
 
     def steps_per_epoch(self, batch_size: int) -> int:
         return max(1, -(-(len(self.real) + len(self.synthetic)) // batch_size))
 
     def batch(self, plan: BatchPlan, seed: int, step: int, rank: int = 0, world: int = 1):
         """The rows of global batch ``step`` that process ``rank`` of ``world`` computes."""
-        windows = [self.real[i] for i in draw(len(self.real), seed, step * plan.real, plan.real)]
+        windows = [self.real[i] for i in self._real_rows(plan, seed, step)]
         synthetic = draw(len(self.synthetic), seed + 1, step * plan.synthetic, plan.synthetic)
         windows += [self.synthetic[i] for i in synthetic]
-        task = task_batch(windows[rank::world], self.pad_id)
+        multiple = PAD_MULTIPLE if self.pad_limit is not None else 1
+        task = task_batch(windows[rank::world], self.pad_id, multiple=multiple, limit=self.pad_limit)
         align = None
         if plan.align and self.pairs is not None and len(self.pairs):
             indices = draw(len(self.pairs), seed + 2, step * plan.align, plan.align)

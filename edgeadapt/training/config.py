@@ -11,7 +11,11 @@ from typing import Any
 
 SOURCE_LANG = "en"
 ADAPTER_KINDS = ("lora", "bottleneck", "full")
+SOURCE_ADAPTER_KINDS = ("lora", "full")
 FREEZE_CHOICES = ("prompt", "adapter")
+PRECISIONS = ("auto", "fp32", "bf16")
+"""Training compute precision: ``bf16`` autocasts matrix products to bfloat16 (weights, optimizer state and losses
+stay fp32); ``auto`` picks bf16 where the CPU has native bf16 (AMX / AVX-512 BF16) or the GPU supports it."""
 PROMPT_POSITIONS = ("tail", "shift")
 """Where the soft prompt sits in the position table: ``tail`` (its last k rows; the text keeps the positions it
 has without a prompt, as in the source stage) or ``shift`` (positions 0..k-1, the text moved k places on: the
@@ -20,6 +24,9 @@ scheme of runs made before ``prompt_positions`` existed, which their run.json la
 # per-stage step budgets used when neither --max-steps nor --epochs is given
 DEFAULT_SOURCE_STEPS = 220
 DEFAULT_TARGET_STEPS = 140
+# the source stage's default: a wall-clock budget (steps fitted to the machine's measured speed), so the no-flag
+# quickstart takes about as long on any machine
+DEFAULT_SOURCE_BUDGET = 25 * 60.0
 
 # the source task LoRA is merged into the backbone at export, so it may be wide; a language LoRA is
 # shipped per language, so it stays small (0.6 MB at rank 8 on the default backbone)
@@ -37,6 +44,9 @@ SOURCE_LR = 3e-3
 TARGET_LR = 1e-3
 # --adapter full (the full fine-tuning baseline): every encoder weight moves, so the usual BERT-size rate
 FULL_FINETUNE_LR = 5e-5
+# source stage with --adapter full: the transformer layers learn QA (embeddings frozen); a 384-wide encoder takes
+# a higher rate than BERT-base
+SOURCE_FULL_LR = 8e-5
 
 
 @dataclass
@@ -56,6 +66,7 @@ class TrainConfig:
     lora_targets: list[str] | None = None
     lora_dropout: float = 0.0
     adapter: str = "lora"
+    source_adapter: str = "full"
     bottleneck_size: int = BOTTLENECK_SIZE
     bottleneck_scale: float = BOTTLENECK_SCALE
     bottleneck_targets: list[str] | None = None
@@ -79,6 +90,12 @@ class TrainConfig:
     max_synthetic_examples: int = 2000
     seed: int = 13
     save_every: int = 50
+    precision: str = "auto"
+    length_grouping: bool = True
+    time_budget: float | None = None  # seconds; sizes max_steps from the measured step speed
+    eval_data: list[str] = field(default_factory=list)
+    eval_every: int | None = None
+    eval_max_examples: int | None = 300
 
     @property
     def alpha(self) -> int:
@@ -93,8 +110,10 @@ class TrainConfig:
 
     @property
     def adapter_kind(self) -> str:
-        """The adapter this stage trains: the source stage always trains a task LoRA."""
-        return "lora" if self.stage == "source" else self.adapter
+        """The adapter this stage trains: the source stage trains a task LoRA or (``full``) its transformer layers."""
+        if self.stage == "source":
+            return self.source_adapter
+        return self.adapter
 
     @property
     def adapter_targets(self) -> list[str]:
@@ -111,7 +130,7 @@ class TrainConfig:
         if self.lr is not None:
             return self.lr
         if self.adapter_kind == "full":
-            return FULL_FINETUNE_LR
+            return SOURCE_FULL_LR if self.stage == "source" else FULL_FINETUNE_LR
         return SOURCE_LR if self.stage == "source" else TARGET_LR
 
     @property
@@ -123,11 +142,17 @@ class TrainConfig:
         """This config with what cannot change the run written out: the default step budget (``max_steps=None``
         and 140 train alike) and, without a prompt, the prompt positions."""
         config = self
-        if config.max_steps is None and config.epochs is None:
+        if config.max_steps is None and config.epochs is None and config.time_budget is None:
             config = replace(config, max_steps=config.default_steps)
         if not config.uses_prompt:
             config = replace(config, prompt_positions="tail")
         return config
+
+    def with_default_budget(self) -> TrainConfig:
+        """A source stage given no --max-steps, --epochs or --time-budget gets the default time budget."""
+        if self.stage == "source" and self.max_steps is None and self.epochs is None and self.time_budget is None:
+            return replace(self, time_budget=DEFAULT_SOURCE_BUDGET)
+        return self
 
     @property
     def uses_prompt(self) -> bool:
@@ -142,9 +167,13 @@ class TrainConfig:
         known = {k: v for k, v in data.items() if k in names}
         if data and "prompt_positions" not in data:
             known["prompt_positions"] = "shift"  # recorded before the setting existed: the text was shifted
+        if data and "source_adapter" not in data:
+            known["source_adapter"] = "lora"  # recorded before the setting existed: the source stage was a LoRA
         return cls(**known)
 
-    def differences(self, other: TrainConfig, ignore: tuple[str, ...] = ("save_every",)) -> list[str]:
+    def differences(
+        self, other: TrainConfig, ignore: tuple[str, ...] = ("save_every", "eval_every", "eval_max_examples")
+    ) -> list[str]:
         """Names of the settings that differ from ``other`` (``ignore``: those that may change on resume)."""
         mine, theirs = self.to_json(), other.to_json()
         return [k for k in mine if k not in ignore and mine[k] != theirs.get(k)]

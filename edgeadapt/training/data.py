@@ -56,9 +56,15 @@ def load_parallel_specs(specs: list[str], data_dir: str | None) -> list[Parallel
 
 
 def task_specs(config: TrainConfig, data_dir: str | None) -> list[str]:
-    from edgeadapt.data.specs import default_task_data
+    """``--train-data``, else the stage's default: for the source stage every QA training split in the data
+    directory (:func:`~edgeadapt.data.specs.source_task_data`), for a language its own QA training data."""
+    from edgeadapt.data.specs import default_task_data, source_task_data
 
-    return list(config.train_data) or default_task_data(config.lang, data_dir)
+    if config.train_data:
+        return list(config.train_data)
+    if config.stage == "source":
+        return source_task_data(data_dir)
+    return default_task_data(config.lang, data_dir)
 
 
 def parallel_specs(config: TrainConfig, data_dir: str | None) -> list[str]:
@@ -74,9 +80,7 @@ def prepare_data(config: TrainConfig, tokenizer, data_dir: str | None) -> Prepar
     specs = task_specs(config, data_dir)
     where = data_dir or "the data directory"
     if config.stage == "source" and not specs:
-        raise EdgeAdaptError(
-            f"no English QA training data in {where}: run `edgeadapt data fetch` or pass --train-data SPEC"
-        )
+        raise EdgeAdaptError(f"no QA training data in {where}: run `edgeadapt data fetch` or pass --train-data SPEC")
     examples = _subsample(load_qa_specs(specs, data_dir), config.max_train_examples, config.seed)
     real = featurize(examples, backend, **window_args, negative_ratio=config.negative_window_ratio, seed=config.seed)
     provenance: dict[str, Any] = {"train": [spec_provenance(s, data_dir) for s in specs]}
@@ -104,8 +108,15 @@ def prepare_data(config: TrainConfig, tokenizer, data_dir: str | None) -> Prepar
     if not real and not synthetic:
         raise EdgeAdaptError(f"no usable training example for {config.lang} (no answer found in any context)")
     counts = {"examples": len(examples), "real_windows": len(real), "synthetic_windows": len(synthetic)}
+    counts |= {
+        "offsets_recovered": sum(int(e.meta.get("recovered", 0)) for e in examples),
+        "examples_without_span": sum(1 for e in examples if not e.located_answers),
+    }
     provenance["counts"] = {**counts, "align_pairs": 0 if pairs is None else len(pairs)}
-    return PreparedData(StageData(real, synthetic, pairs, pad_token_id(backend)), provenance, lexicon)
+    data = StageData(
+        real, synthetic, pairs, pad_token_id(backend), group_lengths=config.length_grouping, pad_limit=config.max_length
+    )
+    return PreparedData(data, provenance, lexicon)
 
 
 def _synthetic(config: TrainConfig, parallel: list[ParallelPair], backend, window_args: dict, data_dir: str | None):

@@ -76,6 +76,63 @@ class LoopResult:
     steps: int
     seconds: float
     history: list[dict[str, float]] = field(default_factory=list)
+    evals: list[dict] = field(default_factory=list)
+    best: dict | None = None  # the evaluation row whose weights were kept (None without --eval-data)
+
+
+BEST_FILE = "best.safetensors"
+
+
+def precision_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of ``--precision`` on ``device`` (None: plain fp32)."""
+    if precision == "fp32":
+        return None
+    if device.type == "cuda":
+        supported = torch.cuda.is_bf16_supported()
+    else:
+        supported = bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    if precision == "bf16" and not supported:
+        raise EdgeAdaptError(f"--precision bf16: this {device.type.upper()} has no native bfloat16; use fp32 or auto")
+    return torch.bfloat16 if supported else None
+
+
+def _autocast(device: torch.device, dtype: torch.dtype | None):
+    return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+
+
+def _save_best(run_dir: Path, trainable: dict[str, torch.Tensor], step: int) -> None:
+    from safetensors.torch import save_file
+
+    from edgeadapt.fileio import atomic_path
+
+    with atomic_path(Path(run_dir) / BEST_FILE) as tmp:
+        tensors = {k: v.detach().cpu().contiguous() for k, v in trainable.items()}
+        save_file(tensors, str(tmp), metadata={"step": str(step)})
+
+
+def _best_step_on_disk(run_dir: Path) -> int | None:
+    from safetensors import safe_open
+
+    path = Path(run_dir) / BEST_FILE
+    if not path.exists():
+        return None
+    with safe_open(str(path), framework="pt") as handle:
+        return int((handle.metadata() or {}).get("step", -1))
+
+
+def _restore_best(run_dir: Path, trainable: dict[str, torch.Tensor]) -> None:
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(Path(run_dir) / BEST_FILE))
+    with torch.no_grad():
+        for name, param in trainable.items():
+            param.copy_(tensors[name])
+
+
+def eval_steps(total: int, every: int | None, count: int = 8) -> set[int]:
+    """The steps after which the stage evaluates: every ``every`` steps (default: ``count`` times) and the last."""
+    every = every or max(1, total // count)
+    return {step for step in range(every, total + 1, every)} | {total}
 
 
 def make_accelerator():
@@ -129,8 +186,15 @@ def run_loop(
     console: Console | None = None,
     on_step: Callable[[int, dict[str, float]], None] | None = None,
     accelerator=None,
+    evaluator=None,
 ) -> LoopResult:
-    """Train ``objective`` for ``total_steps`` global steps (continuing from a checkpoint with ``resume``)."""
+    """Train ``objective`` for ``total_steps`` global steps (continuing from a checkpoint with ``resume``).
+
+    With an ``evaluator`` (:class:`~edgeadapt.training.periodic_eval.PeriodicEvaluator`) the model is scored at
+    :func:`eval_steps`, each row appended to ``evals.jsonl``, and the weights of the best row are the ones kept.
+    """
+    from edgeadapt.training.periodic_eval import EVALS_FILE, best_row, read_evals
+
     accelerator = accelerator or make_accelerator()
     console = console or Console(stderr=True)
     rank, world = accelerator.process_index, accelerator.num_processes
@@ -158,10 +222,43 @@ def run_loop(
     if accelerator.is_main_process:
         text = "".join(json.dumps(r) + "\n" for r in history)
         metrics_path.write_text(text, encoding="utf-8")
+    dtype = precision_dtype(config.precision, accelerator.device)
+    evals: list[dict] = []
+    evals_path = Path(run_dir) / EVALS_FILE
+    at_eval = eval_steps(total_steps, config.eval_every) if evaluator is not None else set()
+    if evaluator is not None and accelerator.is_main_process:
+        evals = read_evals(run_dir, start)
+        evals_path.write_text("".join(json.dumps(r) + "\n" for r in evals), encoding="utf-8")
+        kept = best_row(evals, evaluator.selection)
+        if _best_step_on_disk(run_dir) not in (None, kept["step"] if kept else None):
+            (Path(run_dir) / BEST_FILE).unlink()  # made after the checkpoint this run resumes from
+
+    def _scores() -> dict:
+        with _autocast(accelerator.device, dtype):
+            return evaluator.evaluate(accelerator.unwrap_model(model).model)
+
+    def evaluate() -> str:
+        """Score the model now; keep its weights when they are the best so far; a short text for the bar."""
+        row = {
+            "step": step,
+            "train_minutes": round(sum(r["seconds"] for r in history) / 60, 5),
+            "cpu_minutes": round(sum(r.get("cpu_seconds", 0.0) for r in history) / 60, 5),
+            "scores": _scores(),
+        }
+        best = best_row(evals, evaluator.selection)
+        evals.append(row)
+        with open(evals_path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(row) + "\n")
+        f1 = row["scores"][evaluator.selection]["f1"]
+        if best is None or f1 > best["scores"][evaluator.selection]["f1"]:
+            _save_best(run_dir, trainable, step)
+        return f"F1 {f1:.1f} (best {max(f1, best['scores'][evaluator.selection]['f1'] if best else f1):.1f})"
+
     model.train()
     began = time.perf_counter()
     step = start
     at_boundary = True
+    shown_eval = ""
 
     def checkpoint() -> None:
         save_rng(run_dir, rank, step)
@@ -185,7 +282,8 @@ def run_loop(
                 task, align = data.batch(plan, config.seed, step, rank, world)
                 task = {k: v.to(accelerator.device) for k, v in task.items()}
                 align = None if align is None else {k: v.to(accelerator.device) for k, v in align.items()}
-                parts = model(task, align)
+                with _autocast(accelerator.device, dtype):
+                    parts = model(task, align)
                 accelerator.backward(parts["total"])
                 accelerator.clip_grad_norm_(list(trainable.values()), 1.0)
                 optimizer.step()
@@ -203,9 +301,11 @@ def run_loop(
                     log.flush()
                     history.append(row)
                 at_boundary = True
+                if step in at_eval and accelerator.is_main_process:
+                    shown_eval = evaluate()
                 if progress is not None:
                     shown = "  ".join(f"{k} {v:.4g}" for k, v in values.items())
-                    progress.update(bar, completed=step, losses=shown)
+                    progress.update(bar, completed=step, losses=f"{shown}  {shown_eval}".strip())
                 if on_step is not None:
                     on_step(step, values)
                 if _anyone(accelerator, stop.requested):
@@ -228,7 +328,11 @@ def run_loop(
     finally:
         if progress is not None:
             progress.stop()
-    return LoopResult(steps=step, seconds=time.perf_counter() - began, history=history)
+    best = best_row(evals, evaluator.selection) if evaluator is not None else None
+    if best is not None and best["step"] != step:
+        _restore_best(run_dir, trainable)
+    (Path(run_dir) / BEST_FILE).unlink(missing_ok=True)
+    return LoopResult(steps=step, seconds=time.perf_counter() - began, history=history, evals=evals, best=best)
 
 
 class _null:

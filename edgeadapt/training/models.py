@@ -18,7 +18,7 @@ from edgeadapt.errors import EdgeAdaptError
 from edgeadapt.training.bottleneck import PARAM_PREFIX, BottleneckConfig, add_bottlenecks
 from edgeadapt.training.config import TrainConfig
 from edgeadapt.training.model import PromptedQAModel
-from edgeadapt.training.runs import ADAPTER_DIRS, HEAD_FILE, TASK_ADAPTER, load_encoder, load_head
+from edgeadapt.training.runs import HEAD_FILE, is_frozen_in_task_stage, load_encoder, load_head, source_encoder
 
 
 def add_adapter(encoder: torch.nn.Module, config: TrainConfig, name: str) -> torch.nn.Module:
@@ -27,8 +27,9 @@ def add_adapter(encoder: torch.nn.Module, config: TrainConfig, name: str) -> tor
     if config.adapter_kind not in ("lora", "bottleneck", "full"):
         raise EdgeAdaptError(f"unknown --adapter {config.adapter!r}: choose lora, bottleneck or full")
     if config.adapter_kind == "full":
-        for param in encoder.parameters():
-            param.requires_grad_(True)
+        for param_name, param in encoder.named_parameters():
+            # the source stage keeps the vocabulary table (trimming reads it) and the unused pooler as pulled
+            param.requires_grad_(config.stage != "source" or not is_frozen_in_task_stage(param_name))
         return encoder
     if config.adapter_kind == "bottleneck":
         for param in encoder.parameters():
@@ -82,6 +83,8 @@ def prompt_init(encoder: torch.nn.Module, tokenizer, config: TrainConfig) -> tor
 
 
 def build_source_model(backbone: str, config: TrainConfig) -> PromptedQAModel:
+    from edgeadapt.training.runs import TASK_ADAPTER
+
     torch.manual_seed(config.seed)
     model = PromptedQAModel(add_adapter(load_encoder(backbone), config, TASK_ADAPTER))
     _apply_freeze(model, config)
@@ -89,14 +92,10 @@ def build_source_model(backbone: str, config: TrainConfig) -> PromptedQAModel:
 
 
 def build_target_model(backbone: str, source_run: Path, config: TrainConfig, tokenizer) -> PromptedQAModel:
-    from peft import PeftModel
-
     from edgeadapt.training.runs import LANG_ADAPTER
 
     torch.manual_seed(config.seed)
-    merged = PeftModel.from_pretrained(
-        load_encoder(backbone), str(source_run / ADAPTER_DIRS[TASK_ADAPTER]), adapter_name=TASK_ADAPTER
-    ).merge_and_unload()
+    merged = source_encoder(source_run, backbone)
     init = prompt_init(merged, tokenizer, config) if config.uses_prompt else None
     encoder = add_adapter(merged, config, LANG_ADAPTER)
     prompt_len = config.prompt_len if config.uses_prompt else 0

@@ -6,7 +6,9 @@
                              {"path", "fingerprint"}; "source_run" (target stage: path of the
                              source run); "prompt_len"; "adapter" {"kind", "rank", "alpha", "targets"}
     qa_head.safetensors      span head, keys "weight" [2, hidden] and "bias" [2] (source stage)
-    task_adapter/            peft folder of the task LoRA (source stage)
+    task_adapter/            peft folder of the task LoRA (source stage, the default --source-adapter lora)
+    task_encoder.safetensors the fine-tuned transformer layers (source stage with --source-adapter full; the
+                             embeddings and pooler stay the backbone's, so they are not stored)
     lang_adapter/            peft folder of the language LoRA (target stage), or with --adapter bottleneck
                              adapter_config.json ("kind": "bottleneck") + adapter_model.safetensors
                              (see edgeadapt/training/bottleneck.py)
@@ -15,7 +17,7 @@
                              a Hugging Face folder (config.json + model.safetensors), instead of lang_adapter/
     metrics.jsonl, curves.png
 
-A target-stage model is: backbone with the source run's task adapter merged in, the source run's
+A target-stage model is: backbone with the source run's task weights (:func:`source_encoder`), the source run's
 span head (frozen, shared by every language), plus the language adapter (unmerged) and prompt.
 """
 
@@ -41,6 +43,15 @@ TASK_ADAPTER = "task"
 LANG_ADAPTER = "lang"
 ADAPTER_DIRS = {TASK_ADAPTER: "task_adapter", LANG_ADAPTER: "lang_adapter"}
 FULL_ENCODER_DIR = "encoder"
+TASK_ENCODER_FILE = "task_encoder.safetensors"
+TASK_STAGE_FROZEN = ("embeddings.", "pooler.")
+"""Encoder parameters a fully fine-tuned source stage keeps as pulled: the vocabulary table stays shared (and
+trimmable) and the pooler is unused by span extraction."""
+
+
+def is_frozen_in_task_stage(name: str) -> bool:
+    """Whether encoder parameter ``name`` stays frozen in a fully fine-tuned source stage."""
+    return name.startswith(TASK_STAGE_FROZEN)
 
 
 def is_full_finetune(info: dict[str, Any]) -> bool:
@@ -120,6 +131,51 @@ def check_backbone(info: dict[str, Any], backbone: str | None, run_dir: str | Pa
     return path
 
 
+def task_weights_file(source_dir: str | Path, info: dict[str, Any] | None = None) -> Path:
+    """The file holding a source run's task weights: its fine-tuned layers, or its task LoRA."""
+    info = info if info is not None else read_run(source_dir)
+    if is_full_finetune(info):
+        return Path(source_dir) / TASK_ENCODER_FILE
+    return Path(source_dir) / ADAPTER_DIRS[TASK_ADAPTER] / "adapter_model.safetensors"
+
+
+def save_task_encoder(model: PromptedQAModel, path: Path) -> None:
+    """The fine-tuned transformer layers of a source-stage encoder (all but the frozen embeddings and pooler)."""
+    tensors = {
+        name: tensor.detach().contiguous()
+        for name, tensor in model.encoder.state_dict().items()
+        if not is_frozen_in_task_stage(name)
+    }
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp))
+
+
+def load_task_encoder(encoder: torch.nn.Module, path: Path) -> torch.nn.Module:
+    """``encoder`` (the pulled backbone) with a source run's fine-tuned layers loaded in place."""
+    tensors = load_file(str(path))
+    missing, unexpected = encoder.load_state_dict(tensors, strict=False)
+    stray = [name for name in missing if not is_frozen_in_task_stage(name)]
+    if unexpected or stray:
+        raise EdgeAdaptError(
+            f"{path} does not fit this backbone ({len(unexpected)} unknown and {len(stray)} missing weights):"
+            " pass the backbone the source run was trained on"
+        )
+    return encoder
+
+
+def source_encoder(source_dir: str | Path, backbone: str) -> torch.nn.Module:
+    """The bare backbone with a source run's task weights in: its merged task LoRA, or its fine-tuned layers."""
+    from peft import PeftModel
+
+    source_dir = Path(source_dir)
+    info = read_run(source_dir)
+    if is_full_finetune(info):
+        return load_task_encoder(load_encoder(backbone), source_dir / TASK_ENCODER_FILE)
+    adapter = str(source_dir / ADAPTER_DIRS[TASK_ADAPTER])
+    with torch.no_grad():
+        return PeftModel.from_pretrained(load_encoder(backbone), adapter, adapter_name=TASK_ADAPTER).merge_and_unload()
+
+
 def load_run_model(run_dir: str | Path, backbone: str | None = None) -> PromptedQAModel:
     """Rebuild the trained model of a run (source or target stage) in eval mode, on the CPU."""
     from peft import PeftModel
@@ -127,6 +183,10 @@ def load_run_model(run_dir: str | Path, backbone: str | None = None) -> Prompted
     run_dir = Path(run_dir)
     info = read_run(run_dir)
     path = check_backbone(info, backbone, run_dir)
+    if info["stage"] == "source" and is_full_finetune(info):
+        model = PromptedQAModel(source_encoder(run_dir, path))
+        load_head(model, run_dir / HEAD_FILE)
+        return model.eval()
     if info["stage"] == "source":
         encoder = PeftModel.from_pretrained(
             load_encoder(path), str(run_dir / ADAPTER_DIRS[TASK_ADAPTER]), adapter_name=TASK_ADAPTER
@@ -139,9 +199,7 @@ def load_run_model(run_dir: str | Path, backbone: str | None = None) -> Prompted
         model = PromptedQAModel(load_encoder(str(run_dir / FULL_ENCODER_DIR)))
         load_head(model, source / HEAD_FILE)
         return model.eval()
-    merged = PeftModel.from_pretrained(
-        load_encoder(path), str(source / ADAPTER_DIRS[TASK_ADAPTER]), adapter_name=TASK_ADAPTER
-    ).merge_and_unload()
+    merged = source_encoder(source, path)
     lang_dir = run_dir / ADAPTER_DIRS[LANG_ADAPTER]
     if is_adapter_config(lang_dir):
         encoder = load_bottlenecks(merged, lang_dir)
@@ -194,7 +252,10 @@ def write_run(model: PromptedQAModel, run_dir: str | Path, info: dict[str, Any])
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / RUN_FILE).unlink(missing_ok=True)
     if info["stage"] == "source":
-        save_adapter(model, TASK_ADAPTER, run_dir)
+        if is_full_finetune(info):
+            save_task_encoder(model, run_dir / TASK_ENCODER_FILE)
+        else:
+            save_adapter(model, TASK_ADAPTER, run_dir)
         save_head(model, run_dir / HEAD_FILE)
     elif is_full_finetune(info):
         save_full_encoder(model, run_dir)

@@ -21,12 +21,14 @@ from edgeadapt import paths
 from edgeadapt.errors import EdgeAdaptError
 from edgeadapt.fileio import write_json_atomic
 from edgeadapt.training.batches import BatchPlan
+from edgeadapt.training.budget import BUDGET_FILE, format_duration, read_budget_plan
 from edgeadapt.training.checkpoint import read_checkpoint, remove_checkpoint
 from edgeadapt.training.config import SOURCE_LANG, TrainConfig
 from edgeadapt.training.data import prepare_data
-from edgeadapt.training.loop import make_accelerator, run_loop
+from edgeadapt.training.loop import make_accelerator, precision_dtype, run_loop
 from edgeadapt.training.models import build_source_model, build_target_model, trainable_count
 from edgeadapt.training.objective import StageObjective
+from edgeadapt.training.periodic_eval import EVALS_FILE
 from edgeadapt.training.report import CURVES_FILE, plot_curves, recent_means
 from edgeadapt.training.runs import (
     ADAPTER_DIRS,
@@ -34,6 +36,7 @@ from edgeadapt.training.runs import (
     LANG_ADAPTER,
     RUN_FILE,
     TASK_ADAPTER,
+    TASK_ENCODER_FILE,
     read_run,
     write_run,
 )
@@ -54,6 +57,10 @@ SHARED_WITH_SOURCE = (
     "max_train_examples",
     "seed",
     "save_every",
+    "source_adapter",
+    "precision",
+    "length_grouping",
+    "time_budget",
 )
 
 
@@ -144,14 +151,31 @@ def run_stage(
     identity = _backbone_identity(config.backbone)
     if config.stage == "target":
         check_source_run(source_dir, identity)
+    config = _fitted_on_resume(config.with_default_budget(), run_dir, resume)
     resume = _check_resume(config, run_dir, resume, console if main else None)
     tokenizer = load_tokenizer(config.backbone)
     prepared = prepare_data(config, tokenizer, data_dir)
+    evaluator = _evaluator(config, tokenizer, data_dir)
     if config.stage == "source":
         model = build_source_model(config.backbone, config)
     else:
         model = build_target_model(config.backbone, source_dir, config, tokenizer)
     objective = StageObjective(model, config.align_weight if config.stage == "target" else 0.0, config.l2_weight)
+    budget = read_budget_plan(run_dir) if resume and config.time_budget is not None else None
+    if not resume and main:
+        (run_dir / BUDGET_FILE).unlink(missing_ok=True)  # an earlier run's plan
+    if config.time_budget is not None and config.max_steps is None and config.epochs is None:
+        budget = _fit_budget(config, objective, prepared.data, evaluator, accelerator.device)
+        config = replace(config, max_steps=budget.steps)
+        if main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(run_dir / BUDGET_FILE, budget.to_json())
+        if main:
+            console.print(
+                f"time budget {format_duration(config.time_budget)}: {budget.steps} steps at"
+                f" {budget.seconds_per_step:.2f} s a step, {budget.evaluations} evaluations of"
+                f" {budget.seconds_per_evaluation:.0f} s"
+            )
     steps = total_steps(config, len(prepared.data.real), len(prepared.data.synthetic))
     if main:
         counts = prepared.provenance["counts"]
@@ -164,12 +188,18 @@ def run_stage(
     began = time.perf_counter()
     result = run_loop(
         objective, prepared.data, config, run_dir, steps, resume=resume, console=console, on_step=on_step,
-        accelerator=accelerator,
+        accelerator=accelerator, evaluator=evaluator,
     )  # fmt: skip
     if main:
         info = _run_info(config, identity, run_dir, source_dir, prepared.provenance, result, steps)
         info["processes"] = accelerator.num_processes
         info["device"] = str(accelerator.device)
+        dtype = precision_dtype(config.precision, accelerator.device)
+        info["compute_dtype"] = "bfloat16" if dtype is not None else "float32"
+        if budget is not None:
+            info["time_budget"] = budget.to_json()
+        if evaluator is not None:
+            info["evaluation"] = {"selection": evaluator.selection, "kept": result.best, "file": EVALS_FILE}
         if prepared.lexicon is not None:
             write_json_atomic(run_dir / "lexicon.json", prepared.lexicon.to_json())
         plot_curves(result.history, run_dir / CURVES_FILE, f"{config.stage} stage, {config.lang}")
@@ -186,6 +216,78 @@ def run_stage(
         trainable_count(model),
         main,
     )
+
+
+def _fitted_on_resume(config: TrainConfig, run_dir: Path, resume: bool) -> TrainConfig:
+    """On --resume with --time-budget, the step count the interrupted run fitted (so the schedule is the same)."""
+    checkpoint = read_checkpoint(run_dir) if resume and config.time_budget is not None else None
+    if checkpoint is None or config.max_steps is not None or config.epochs is not None:
+        return config
+    return replace(config, max_steps=TrainConfig.from_json(checkpoint.config).max_steps)
+
+
+def default_eval_data(config: TrainConfig, data_dir: str | None) -> list[str]:
+    """``--eval-data``, else for the source stage English TyDi QA dev when present (a split it does not train on)."""
+    from edgeadapt.data.specs import find_data_file
+
+    if config.eval_data:
+        return list(config.eval_data)
+    if config.stage == "source" and find_data_file("tydiqa/english/english_tydiqa_dev.json", data_dir, warn=False):
+        return ["tydiqa:en:dev"]
+    return []
+
+
+def _evaluator(config: TrainConfig, tokenizer, data_dir: str | None):
+    from edgeadapt.training.data import task_specs
+    from edgeadapt.training.periodic_eval import PeriodicEvaluator
+
+    specs = default_eval_data(config, data_dir)
+    if not specs or config.eval_every == 0:
+        return None
+    train = task_specs(config, data_dir)
+    return PeriodicEvaluator.load(specs, data_dir, config.eval_max_examples, tokenizer.backend_tokenizer, train)
+
+
+def _fit_budget(config: TrainConfig, objective: StageObjective, data, evaluator, device):
+    """Steps that fit ``config.time_budget``, from timed training steps (updates discarded) and one timed
+    evaluation batch."""
+
+    from edgeadapt.training.batches import GROUP_STEPS, BatchPlan
+    from edgeadapt.training.budget import fit_steps, time_call
+    from edgeadapt.training.loop import _autocast, eval_steps
+
+    dtype = precision_dtype(config.precision, device)
+    align = config.align_batch_size if config.align_weight > 0 else 0
+    plan = BatchPlan.make(config.batch_size, config.synthetic_ratio, len(data.real), len(data.synthetic), align)
+    objective.to(device).train()
+    # the lengths the run will see: the first group of steps, sorted by padded length; one batch at each octile
+    # 1/8, 3/8, 5/8, 7/8 (a batch's time grows with its length), after a warm-up on the longest
+    first = [data.batch(plan, config.seed, step) for step in range(GROUP_STEPS)]
+    first.sort(key=lambda batch: batch[0]["input_ids"].shape[1])
+    picks = iter([first[-1]] + [first[(2 * i + 1) * len(first) // 8] for i in range(4)])
+
+    def one_step() -> None:
+        task, pairs = next(picks)
+        task = {k: v.to(device) for k, v in task.items()}
+        pairs = None if pairs is None else {k: v.to(device) for k, v in pairs.items()}
+        with _autocast(device, dtype):
+            parts = objective(task, pairs)
+        parts["total"].backward()
+        for param in objective.parameters():
+            param.grad = None
+
+    per_step = time_call(one_step, repeats=4) * 1.1  # the optimizer step, clipping and logging on top
+    per_eval = 0.0
+    if evaluator is not None:
+        with _autocast(device, dtype):
+            per_eval = evaluator.estimate_seconds(objective.model)
+
+    def evaluations_for(steps: int) -> int:
+        return len(eval_steps(steps, config.eval_every)) if evaluator is not None else 0
+
+    return fit_steps(
+        config.time_budget, per_step, seconds_per_evaluation=per_eval, evaluations_for=evaluations_for
+    )  # fmt: skip
 
 
 def _check_resume(config: TrainConfig, run_dir: Path, resume: bool, console: Console | None) -> bool:
@@ -238,7 +340,9 @@ def _run_info(
 def _adapter_info(config: TrainConfig, adapter_name: str) -> dict[str, Any]:
     """run.json's ``adapter``: kind, name, folder, rank (the bottleneck size r for a bottleneck), targets."""
     info: dict[str, Any] = {"kind": config.adapter_kind, "name": adapter_name, "dir": ADAPTER_DIRS[adapter_name]}
-    if config.adapter_kind == "full":
+    if config.adapter_kind == "full" and config.stage == "source":
+        info |= {"dir": None, "file": TASK_ENCODER_FILE, "rank": None, "alpha": None, "targets": ["layers"]}
+    elif config.adapter_kind == "full":
         info |= {"dir": FULL_ENCODER_DIR, "rank": None, "alpha": None, "targets": ["*"]}
     elif config.adapter_kind == "bottleneck":
         info |= {"rank": config.bottleneck_size, "alpha": None, "size": config.bottleneck_size}
@@ -303,10 +407,23 @@ def train(
 
 
 def _validate(config: TrainConfig) -> None:
-    from edgeadapt.training.config import ADAPTER_KINDS, FREEZE_CHOICES, PROMPT_POSITIONS
+    from edgeadapt.training.config import (
+        ADAPTER_KINDS,
+        FREEZE_CHOICES,
+        PRECISIONS,
+        PROMPT_POSITIONS,
+        SOURCE_ADAPTER_KINDS,
+    )
 
     checks = [
         (config.adapter in ADAPTER_KINDS, f"unknown --adapter {config.adapter!r}: choose lora, bottleneck or full"),
+        (
+            config.source_adapter in SOURCE_ADAPTER_KINDS,
+            f"--adapter {config.source_adapter} is not a task adapter: the source (task) stage trains lora or full",
+        ),
+        (config.precision in PRECISIONS, f"--precision takes {', '.join(PRECISIONS)}"),
+        (config.time_budget is None or config.time_budget > 0, "--time-budget must be above zero"),
+        (config.eval_every is None or config.eval_every >= 0, "--eval-every must be 0 (off) or more"),
         (config.prompt_len >= 0, "--prompt-len must be 0 or more"),
         (config.prompt_positions in PROMPT_POSITIONS, f"--prompt-positions takes {' or '.join(PROMPT_POSITIONS)}"),
         (config.lora_rank > 0, "--lora-rank must be at least 1"),
@@ -325,10 +442,5 @@ def _validate(config: TrainConfig) -> None:
     for ok, message in checks:
         if not ok:
             raise EdgeAdaptError(message)
-    if config.adapter != "lora" and config.stage == "source":
-        raise EdgeAdaptError(
-            f"--adapter {config.adapter} is for a language (target stage); the English source stage always trains a"
-            f" task LoRA: drop --adapter {config.adapter} or pick another --lang"
-        )
     if config.adapter == "full" and "adapter" in config.freeze:
         raise EdgeAdaptError("--adapter full has no adapter to --freeze: it trains every encoder weight")

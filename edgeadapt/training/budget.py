@@ -1,0 +1,113 @@
+"""Time budgets (``--time-budget 45m``): parse a duration, and size a stage's steps from its measured speed.
+
+The step count is fitted once, before the first step, from a short calibration on real batches (training steps
+whose updates are thrown away, plus one evaluation batch when the stage evaluates as it goes). The fitted count is
+stored as the stage's ``max_steps`` in its checkpoint and run.json, so the learning-rate schedule spans the budget
+and a resumed run keeps the same schedule.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgeadapt.errors import EdgeAdaptError
+
+log = logging.getLogger(__name__)
+
+BUDGET_FILE = "time_budget.json"
+"""The fitted plan, written into the run directory before the first step so that --resume reports it too."""
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smh])")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``"45m"``, ``"3h"``, ``"1h30m"``, ``"90s"`` or a bare number of minutes (``"20"``)."""
+    value = str(text).strip().lower()
+    try:
+        seconds = float(value) * 60.0
+    except ValueError:
+        parts = _PART.findall(value)
+        if not parts or _PART.sub("", value).strip():
+            raise EdgeAdaptError(
+                f"--time-budget {text!r} is not a duration: write e.g. 45m, 3h, 1h30m or 90s"
+            ) from None
+        seconds = sum(float(number) * _UNITS[unit] for number, unit in parts)
+    if seconds <= 0:
+        raise EdgeAdaptError(f"--time-budget {text!r} must be above zero")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """``5400`` -> ``1h30m``; ``150`` -> ``2m30s``."""
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    out = (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "") + (f"{secs}s" if secs else "")
+    return out or "0s"
+
+
+@dataclass(frozen=True)
+class BudgetPlan:
+    """Steps fitted to a budget, and the speeds they were fitted from."""
+
+    budget_seconds: float
+    steps: int
+    seconds_per_step: float
+    evaluations: int
+    seconds_per_evaluation: float
+
+    def to_json(self) -> dict[str, float | int]:
+        return {
+            "budget_seconds": self.budget_seconds,
+            "steps": self.steps,
+            "seconds_per_step": round(self.seconds_per_step, 4),
+            "evaluations": self.evaluations,
+            "seconds_per_evaluation": round(self.seconds_per_evaluation, 2),
+        }
+
+
+def read_budget_plan(run_dir: Path) -> BudgetPlan | None:
+    """The plan a run fitted before it was interrupted (None when it has none)."""
+    path = Path(run_dir) / BUDGET_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return BudgetPlan(**{name: data[name] for name in BudgetPlan.__dataclass_fields__})
+    except (OSError, ValueError, KeyError, TypeError):
+        log.warning("%s is unreadable; the run's time budget plan is not reported", path)
+        return None
+
+
+def fit_steps(
+    budget: float,
+    seconds_per_step: float,
+    *,
+    seconds_per_evaluation: float = 0.0,
+    evaluations_for: Callable[[int], int] = lambda steps: 0,
+    reserve: float = 0.03,
+) -> BudgetPlan:
+    """The largest step count whose training plus evaluations fit ``budget`` seconds (less a small reserve for
+    saving the run)."""
+    usable = budget * (1.0 - reserve)
+    steps = max(1, int(usable / seconds_per_step))
+    while steps > 1 and steps * seconds_per_step + evaluations_for(steps) * seconds_per_evaluation > usable:
+        overshoot = steps * seconds_per_step + evaluations_for(steps) * seconds_per_evaluation - usable
+        steps = max(1, steps - max(1, int(overshoot / seconds_per_step)))
+    return BudgetPlan(budget, steps, seconds_per_step, evaluations_for(steps), seconds_per_evaluation)
+
+
+def time_call(function: Callable[[], object], repeats: int) -> float:
+    """The mean of ``repeats`` timed calls of ``function`` after one untimed warm-up call (a mean, not the fastest:
+    batches differ in length, and the budget is spent on all of them)."""
+    function()
+    began = time.perf_counter()
+    for _ in range(repeats):
+        function()
+    return (time.perf_counter() - began) / repeats
