@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from edgeadapt.cli.common import DataDirOption, WorkdirOption, console, optional_path
+from edgeadapt.errors import EdgeAdaptError
 
 app = typer.Typer(
     help=(
@@ -309,3 +310,91 @@ def phone(
 
     print_phone(result, console)
     console.print(f"written: {Path(out) / 'trimmed.json'}, {Path(out) / 'summary.json'}")
+
+
+TRAIN_SPEED_HELP = (
+    "Source-stage training throughput (windows per second), recipe against recipe, in one process.\n"
+    "\n"
+    "Each variant trains the source stage as `edgeadapt train --lang en` does (same model, windows, loss and"
+    " optimizer) for --warmup untimed then --steps timed steps; windows/s = windows trained / wall time, so length"
+    " grouping counts for the padding it saves. Variants: before (task LoRA, fp32, no length grouping: the source"
+    " stage before the full fine-tuning recipe), lora_bf16, full_fp32, full_fp32_grouped, full_bf16, after (the"
+    " default: layers fine-tuned, --precision auto, length-grouped batches). Writes train_speed.json and, with"
+    " before and after, summary.json's source_stage.windows_per_s_before/after.\n"
+    "\n"
+    "Examples:\n"
+    "\n"
+    "  edgeadapt bench train-speed\n"
+    "\n"
+    "  edgeadapt bench train-speed --variant before --variant after --steps 40 --max-examples 3000\n"
+)
+
+
+@app.command("train-speed", help=TRAIN_SPEED_HELP)
+def train_speed(
+    ctx: typer.Context,
+    variants: list[str] = typer.Option(
+        ["before", "full_fp32", "full_bf16", "after"], "--variant", help="Recipe to time; repeat (see above)."
+    ),
+    steps: int = typer.Option(24, "--steps", help="Timed steps per variant."),
+    warmup: int = typer.Option(2, "--warmup", help="Untimed steps first."),
+    batch_size: int = typer.Option(16, "--batch-size", help="Windows per step, as in training."),
+    max_examples: int = typer.Option(2000, "--max-examples", help="Examples sampled from the default source data."),
+    backbone: str | None = typer.Option(None, "--backbone", help="Backbone folder (default: the pulled one)."),
+    out: str = ResultsOption,
+    data_dir: str | None = DataDirOption,
+) -> None:
+    from edgeadapt.bench.train_speed import run_train_speed_benchmark
+
+    if steps < 1 or warmup < 0:
+        raise EdgeAdaptError("--steps must be at least 1 and --warmup 0 or more")
+    report = run_train_speed_benchmark(
+        list(variants), backbone=backbone, data_dir=data_dir, out_dir=Path(out), max_examples=max_examples,
+        steps=steps, warmup=warmup, batch_size=batch_size, command=_command(ctx), on_step=_print_step,
+    )  # fmt: skip
+    from rich.table import Table
+
+    table = Table(title="source-stage training throughput")
+    for column in ("variant", "adapter", "dtype", "grouped", "tokens/row", "s/step p50", "windows/s"):
+        table.add_column(column)
+    for row in report["variants"]:
+        table.add_row(
+            row["variant"], row["source_adapter"], row["compute_dtype"], str(row["length_grouping"]),
+            f"{row['mean_tokens_per_batch_row']:.0f}", f"{row['step_seconds_p50']:.2f}", f"{row['windows_per_s']:.2f}",
+        )  # fmt: skip
+    console.print(table)
+    console.print(f"written: {Path(out) / 'train_speed.json'}")
+
+
+CURVE_HELP = (
+    "Learning curves of source stages: F1 on each --eval-data set against CPU minutes of training, from the runs'"
+    " evals.jsonl (a run still training works too). Several runs share one plot (e.g. full fine-tuning against a"
+    " task LoRA). Writes source_curve.json and source_curve.png and summary.json's source_stage.curve.\n"
+    "\n"
+    "Examples:\n"
+    "\n"
+    "  edgeadapt bench curve --run full=edgeadapt-work/runs/en\n"
+    "\n"
+    "  edgeadapt bench curve --run full=work-full/runs/en --run lora=work-lora/runs/en\n"
+)
+
+
+@app.command("curve", help=CURVE_HELP)
+def curve(
+    ctx: typer.Context,
+    runs: list[str] = typer.Option(..., "--run", help="NAME=RUN_DIR (or RUN_DIR) of a source run; repeat."),
+    out: str = ResultsOption,
+) -> None:
+    from edgeadapt.bench.curve import write_learning_curves
+
+    named = []
+    for value in runs:
+        label, _, path = value.rpartition("=") if "=" in value else ("", "", value)
+        named.append((label or Path(path).name, Path(path)))
+    report = write_learning_curves(named, Path(out), _command(ctx))
+    for run in report["runs"]:
+        last = run["points"][-1] if run["points"] else None
+        scores = ", ".join(f"{spec} {f1:.1f}" for spec, f1 in (last["f1"] if last else {}).items())
+        console.print(f"{run['name']}: {len(run['points'])} evaluations; last at {last['cpu_minutes'] if last else 0:.0f}"
+                      f" CPU min: {scores}")  # fmt: skip
+    console.print(f"written: {Path(out) / 'source_curve.json'}, {Path(out) / 'source_curve.png'}")

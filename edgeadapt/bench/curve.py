@@ -1,0 +1,134 @@
+"""Learning curves of source stages: F1 on each evaluation set against CPU minutes, from the runs' evals.jsonl.
+
+Several runs (e.g. full fine-tuning and a task LoRA) go into one plot, one line style per run and one colour per
+set, so recipes compare at equal CPU time. The JSON keeps every row; summary.json gets ``source_stage.curve``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgeadapt.errors import EdgeAdaptError
+
+
+@dataclass(frozen=True)
+class RunCurve:
+    """One run's evaluation rows and what made them."""
+
+    name: str
+    run_dir: str
+    source_adapter: str
+    compute_dtype: str
+    steps: int
+    batch_size: int
+    kept_step: int | None
+    rows: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "run_dir": self.run_dir,
+            "source_adapter": self.source_adapter,
+            "compute_dtype": self.compute_dtype,
+            "steps": self.steps,
+            "batch_size": self.batch_size,
+            "kept_step": self.kept_step,
+            "points": [
+                {
+                    "step": row["step"],
+                    "windows": row["step"] * self.batch_size,
+                    "cpu_minutes": row["cpu_minutes"],
+                    "train_minutes": row["train_minutes"],
+                    "f1": {spec: scores["f1"] for spec, scores in row["scores"].items()},
+                    "exact_match": {spec: scores["exact_match"] for spec, scores in row["scores"].items()},
+                }
+                for row in self.rows
+            ],
+        }
+
+
+def read_curve(run_dir: Path, name: str | None = None) -> RunCurve:
+    """A finished (or running) source run's curve."""
+    from edgeadapt.training.checkpoint import read_checkpoint
+    from edgeadapt.training.config import TrainConfig
+    from edgeadapt.training.periodic_eval import EVALS_FILE, read_evals
+    from edgeadapt.training.runs import RUN_FILE, read_run
+
+    run_dir = Path(run_dir)
+    if not (run_dir / EVALS_FILE).is_file():
+        raise EdgeAdaptError(f"{run_dir} has no {EVALS_FILE}: train it with --eval-data (the source stage's default)")
+    rows = read_evals(run_dir, upto=10**9)
+    if (run_dir / RUN_FILE).is_file():
+        info = read_run(run_dir)
+        config = TrainConfig.from_json(info["config"])
+        kept = (info.get("evaluation") or {}).get("kept") or {}
+        steps, dtype, kept_step = info["steps"], info.get("compute_dtype", "float32"), kept.get("step")
+    else:  # still training: its checkpoint holds the settings
+        checkpoint = read_checkpoint(run_dir)
+        if checkpoint is None:
+            raise EdgeAdaptError(f"{run_dir} is neither a finished run nor a run in progress")
+        config = TrainConfig.from_json(checkpoint.config)
+        steps, dtype, kept_step = config.max_steps or 0, config.precision, None
+    return RunCurve(
+        name or run_dir.name, str(run_dir), config.source_adapter, dtype, steps, config.batch_size, kept_step, rows
+    )
+
+
+def plot_learning_curves(curves: list[RunCurve], path: Path, title: str) -> None:
+    """F1 against CPU minutes: one colour per evaluation set, one line style per run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from edgeadapt.fileio import atomic_path
+
+    specs = sorted({spec for curve in curves for row in curve.rows for spec in row["scores"]})
+    colours = {spec: f"C{i}" for i, spec in enumerate(specs)}
+    styles = ["-", "--", ":", "-."]
+    fig, axis = plt.subplots(figsize=(8, 4.5))
+    for index, curve in enumerate(curves):
+        for spec in specs:
+            points = [(row["cpu_minutes"], row["scores"][spec]["f1"]) for row in curve.rows if spec in row["scores"]]
+            if points:
+                axis.plot(*zip(*points, strict=True), styles[index % len(styles)], marker="o", markersize=3,
+                          color=colours[spec], label=f"{spec} ({curve.name})")  # fmt: skip
+    axis.set_xlabel("CPU minutes of training (evaluation excluded)")
+    axis.set_ylabel("F1")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7, loc="lower right")
+    fig.suptitle(title)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
+def write_learning_curves(
+    runs: list[tuple[str, Path]], out_dir: Path, command: str, name: str = "source_curve"
+) -> dict[str, Any]:
+    """``<name>.json`` and ``<name>.png`` in ``out_dir``; ``source_stage.curve`` in summary.json."""
+    from edgeadapt.bench.machine import describe_machine
+    from edgeadapt.bench.results import merge_summary, read_json, write_result
+
+    curves = [read_curve(run_dir, label) for label, run_dir in runs]
+    machine = describe_machine()
+    report = {"command": command, "machine": machine, "runs": [curve.to_dict() for curve in curves]}
+    out_dir = Path(out_dir)
+    write_result(out_dir, name, report)
+    plot_learning_curves(curves, out_dir / f"{name}.png", "source stage: F1 against CPU minutes")
+    source_stage = read_json(out_dir / "summary.json").get("source_stage", {})
+    source_stage["curve"] = {
+        "file": f"{name}.json",
+        "plot": f"{name}.png",
+        "command": command,
+        "runs": {
+            curve.name: [{"cpu_minutes": p["cpu_minutes"], "step": p["step"], "f1": p["f1"]}
+                         for p in curve.to_dict()["points"]]
+            for curve in curves
+        },
+    }  # fmt: skip
+    merge_summary(out_dir, "source_curve", {"source_stage": source_stage}, machine)
+    return report
