@@ -93,7 +93,8 @@ class Manifest:
     adapter_dtype: str = "fp32"
     """fp32 | fp16 | int8: dtype of the adapter files' tensors and of the backbone's slot inputs."""
     graph_options: dict[str, Any] = field(default_factory=dict)
-    """How the graphs were written: ``int8`` (``per_channel``, ``ffn_out``; null without int8), ``optimized``."""
+    """How the graphs were written: ``int8`` (``per_channel``, ``ffn_out``, ``weight_bits``: 7 since the weights are
+    quantised with reduce_range; absent in older bundles, which used 8; null without int8), ``optimized``."""
     format: str = FORMAT
     format_version: int = FORMAT_VERSION
 

@@ -1,7 +1,9 @@
 """Export: ONNX graphs vs PyTorch with the same weights, int8 with swappable adapters, merge mode, mobile, atomicity.
 
 Measured on the tiny backbone (logits of scale ~9 max, ~2.5 mean): fp32 externalized vs PyTorch <= 3e-6;
-int8 vs PyTorch <= 0.11; two languages differ by ~8. Tolerances below: 1e-4 (fp32) and 0.25 (int8).
+int8 vs PyTorch <= 0.19 with the 7-bit weights every CPU computes alike (0.11 with 8-bit weights on a VNNI CPU,
+0.84 on an AVX2-only one, where 8-bit products saturate; see docs/export.md); the languages differ by 0.5-0.9.
+Tolerances below: 1e-4 (fp32) and 0.25 (int8, the measured 0.19 plus a margin for the kernels' rounding order).
 """
 
 from __future__ import annotations
@@ -99,8 +101,11 @@ def test_int8_adapters_change_outputs_and_stay_close_to_pytorch(workdir, int8_bu
     for lang, logits in outputs.items():
         reference = _torch_logits(workdir / "runs" / lang, feeds)
         assert np.abs(logits - reference).max() < INT8_TOL, lang
-    assert np.abs(outputs["yo"] - outputs["sw"]).max() > 2 * INT8_TOL  # well beyond the int8 error
-    assert np.abs(outputs["yo"] - outputs["en"]).max() > 2 * INT8_TOL
+    # each language's int8 logits are nearer its own PyTorch model than another language's: the adapters act
+    references = {lang: _torch_logits(workdir / "runs" / lang, feeds) for lang in outputs}
+    for lang, other in (("yo", "sw"), ("yo", "en"), ("sw", "en"), ("en", "yo")):
+        own = np.abs(outputs[lang] - references[lang]).max()
+        assert own < np.abs(outputs[lang] - references[other]).max(), (lang, other)
 
 
 def test_int8_graph_quantises_backbone_but_not_adapter_slots(int8_bundle, fp32_bundle):
@@ -321,6 +326,13 @@ def test_fully_fine_tuned_source_stage_exports_as_the_backbone(full_source_workd
         reference = _torch_logits(work / "runs" / lang, feeds)
         assert np.abs(_onnx_logits(fp32, feeds, lang) - reference).max() < FP32_TOL, lang
         assert np.abs(_onnx_logits(int8, feeds, lang) - reference).max() < INT8_TOL, lang
-    # the source stage's layers are in the graph: they differ from a LoRA-source workspace's on the same input
-    plain = _torch_logits(work / "runs" / "en", feeds)
-    assert np.abs(plain - _onnx_logits(QAEngine(work / "fp32"), feeds, "yo")).max() > 2 * INT8_TOL
+    # the layers in the graph are the fine-tuned ones, not the pulled backbone's
+    from edgeadapt.training.model import PromptedQAModel
+    from edgeadapt.training.runs import load_encoder, load_head
+
+    pulled = PromptedQAModel(load_encoder(str(read_run(work / "runs" / "en")["backbone"]["path"])))
+    load_head(pulled, work / "runs" / "en" / "qa_head.safetensors")
+    with torch.no_grad():
+        out = pulled.eval()(*(torch.from_numpy(feeds[k]) for k in ("input_ids", "attention_mask", "token_type_ids")))
+    bare = np.stack([out.start_logits.numpy(), out.end_logits.numpy()])
+    assert np.abs(_onnx_logits(fp32, feeds, "en") - bare).max() > 10 * FP32_TOL

@@ -68,6 +68,15 @@ def quantize_int8(
     """Write an int8 dynamically quantised copy of ``source`` to ``target`` (QInt8 weights, per output channel
     unless ``per_channel`` is False: then one scale per weight tensor).
 
+    Weights are quantised to 7 bits (``reduce_range``, values in [-64, 64]) so that the graph computes the same on
+    every CPU onnxruntime runs on. Activations are uint8 (DynamicQuantizeLinear) and weights int8; on x86 without
+    VNNI (AVX2, AVX-512 without VNNI), MLAS multiplies them with ``vpmaddubsw``, which adds two uint8 x int8
+    products into a *saturating* int16: 2 x 255 x 127 = 64,770 overflows 32,767 and the logits drift (0.84 on the
+    tiny test model, measured on an AVX2-only laptop). With 7-bit weights the largest pair is 2 x 255 x 64 =
+    32,640, which fits, so AVX2, AVX-512 VNNI (``vpdpbusd``, 32-bit sums) and ARM64 (``sdot``/``udot``, 32-bit
+    sums) all compute the exact same integer products. The cost is one bit of weight resolution per output
+    channel (measured in BENCHMARKS.md: int8 against fp32 F1).
+
     MatMul and Gather (embedding) weights are quantised. Nodes on the adapter branches are excluded so that the
     adapter tensors stay float graph inputs that an ``.onnx_adapter`` file can override, and so are MatMuls whose
     weight has a shape in ``keep_float_shapes`` (the pipeline keeps the FFN down-projection, fed by GELU outputs
@@ -86,6 +95,7 @@ def quantize_int8(
             str(target),
             weight_type=QuantType.QInt8,
             per_channel=per_channel,
+            reduce_range=True,
             nodes_to_exclude=excluded,
             extra_options={"DefaultTensorType": TensorProto.FLOAT},
         )
