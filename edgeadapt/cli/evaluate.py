@@ -1,4 +1,5 @@
-"""`edgeadapt eval`: EM/F1 of trained runs on QA datasets (PyTorch), and stability across runs."""
+"""`edgeadapt eval`: EM/F1 of trained runs (PyTorch) or of an exported bundle (onnxruntime) on QA datasets, and
+stability across runs."""
 
 from __future__ import annotations
 
@@ -12,7 +13,19 @@ from edgeadapt.cli.common import DataDirOption, WorkdirOption, console
 
 def evaluate(
     run: list[str] = typer.Option(
-        ..., "--run", "-r", help="Run directory, or a language code meaning <workdir>/runs/<lang>. Repeatable."
+        [], "--run", "-r", help="Run directory, or a language code meaning <workdir>/runs/<lang>. Repeatable."
+    ),
+    bundle: str | None = typer.Option(
+        None,
+        "--bundle",
+        help="Score an exported bundle instead of runs, with onnxruntime only (the files you ship; no torch needed).",
+    ),
+    lang: str | None = typer.Option(
+        None,
+        "--lang",
+        "-l",
+        help="--bundle: the bundle language to ask in (default: the questions' language when the bundle has it,"
+        " else en).",
     ),
     data: list[str] = typer.Option(
         ..., "--data", "-d", help="QA dataset spec name:lang[:split], e.g. xquad:de, afriqa:yo:test. Repeatable."
@@ -57,9 +70,29 @@ def evaluate(
       edgeadapt eval --run runs/yo-s1 --run runs/yo-s2 --run runs/yo-s3 --data afriqa:yo     (stability)
 
       edgeadapt eval --run sw --data tydiqa:sw:dev --json --out results.json
+
+      edgeadapt eval --bundle edgeadapt-work/export --data afriqa:yo:test --data tydiqa:sw:dev   (onnxruntime only)
     """
+    from edgeadapt.errors import EdgeAdaptError
+
+    if bool(run) == bool(bundle):
+        raise EdgeAdaptError("pass either --run (trained runs, PyTorch) or --bundle (an exported bundle), not both")
+    if bundle is not None:
+        if zero_shot or backbone or max_length or doc_stride or device != "auto":
+            raise EdgeAdaptError(
+                "--bundle scores the bundle as exported: --zero-shot, --backbone, --max-length, --doc-stride and"
+                " --device apply to --run only (ask in English with --lang en for the source stage alone)"
+            )
+        from edgeadapt.evaluation.bundle_eval import evaluate_bundle
+
+        report = evaluate_bundle(
+            bundle, data, lang=lang, data_dir=data_dir, max_examples=max_examples, batch_size=batch_size
+        )
+        _show(report, out, json_output)
+        return
+    if lang is not None:
+        raise EdgeAdaptError("--lang goes with --bundle; with --run each run answers in its own language")
     from edgeadapt.evaluation.runner import evaluate_runs
-    from edgeadapt.fileio import write_json_atomic
 
     report = evaluate_runs(
         run,
@@ -74,6 +107,12 @@ def evaluate(
         batch_size=batch_size,
         device=device,
     )
+    _show(report, out, json_output)
+
+
+def _show(report, out: str | None, json_output: bool) -> None:
+    from edgeadapt.fileio import write_json_atomic
+
     document = report.to_dict()
     if out:
         write_json_atomic(out, document)

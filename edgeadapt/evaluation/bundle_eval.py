@@ -1,0 +1,111 @@
+"""Score an exported bundle with onnxruntime only: the exact files a user ships, on the machine at hand.
+
+``edgeadapt eval --bundle DIR`` calls :func:`evaluate_bundle`. It needs the runtime install (onnxruntime, tokenizers,
+numpy; no torch) and gives the same metrics and JSON as ``eval --run`` (:class:`EvalReport`), one row per dataset,
+with the bundle's own windows (its manifest's max length and stride) and the CPU it ran on in the settings.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from edgeadapt.errors import EdgeAdaptError
+from edgeadapt.evaluation.metrics import score
+from edgeadapt.evaluation.runner import EvalReport, EvalRow, answer_language, load_datasets
+
+
+def _question_language(examples) -> str:
+    from edgeadapt.data.languages import normalize_lang
+
+    try:
+        return normalize_lang(str(examples[0].lang)).code
+    except EdgeAdaptError:
+        return str(examples[0].lang)
+
+
+def bundle_language(requested: str | None, question_lang: str, languages: list[str], bundle: Path) -> str:
+    """The bundle language a dataset is asked in: ``--lang``, else the questions' language when the bundle holds it,
+    else English (served by the source stage alone)."""
+    if requested is not None:
+        if requested not in languages:
+            raise EdgeAdaptError(
+                f"--lang {requested}: the bundle {bundle} holds {', '.join(languages)}; pick one of those"
+            )
+        return requested
+    return question_lang if question_lang in languages else "en" if "en" in languages else languages[0]
+
+
+def _cpu_flags() -> list[str]:
+    """The int8-relevant CPU flags (``avx2``, ``avx512_vnni``, ``amx_int8``...; ARM: ``asimddp``, ``i8mm``)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    for line in text.splitlines():
+        if line.startswith(("flags", "Features")):
+            flags = line.split(":", 1)[1].split()
+            wanted = ("avx", "amx", "asimd", "i8mm", "sve", "dotprod")
+            return sorted(flag for flag in flags if flag.startswith(wanted))
+    return []
+
+
+def evaluate_bundle(
+    bundle: str | os.PathLike,
+    datasets: list[str],
+    *,
+    lang: str | None = None,
+    data_dir: str | os.PathLike | None = None,
+    max_examples: int | None = None,
+    batch_size: int = 16,
+    threads: int = 0,
+) -> EvalReport:
+    """EM/F1 of ``bundle`` (through :class:`~edgeadapt.runtime.QAEngine`) on every dataset."""
+    import onnxruntime
+
+    from edgeadapt.runtime.engine import QAEngine
+
+    if not datasets:
+        raise EdgeAdaptError("no dataset given: pass --data <spec>, e.g. --data afriqa:yo:test")
+    bundle = Path(bundle)
+    engine = QAEngine(bundle, batch_size=batch_size, threads=threads)
+    examples = load_datasets(datasets, data_dir, max_examples)
+    manifest = engine.manifest
+    report = EvalReport(rows=[], settings={"max_length": manifest.max_length, "doc_stride": manifest.stride})
+    asked: dict[str, str] = {}
+    for spec, items in examples.items():
+        chosen = bundle_language(lang, _question_language(items), engine.languages, bundle)
+        asked[spec] = chosen
+        began = time.perf_counter()
+        answers = engine.answer_batch([ex.question for ex in items], [ex.context for ex in items], chosen)
+        seconds = time.perf_counter() - began
+        predictions = {ex.id: answer.text for ex, answer in zip(items, answers, strict=True)}
+        answer_lang = answer_language(items)
+        result = score(predictions, items, answer_lang)
+        report.rows.append(
+            EvalRow(
+                run=str(bundle),
+                run_lang=chosen,
+                stage="bundle",
+                zero_shot=False,
+                dataset=spec,
+                answer_lang=answer_lang,
+                em=round(float(result["exact_match"]), 4),
+                f1=round(float(result["f1"]), 4),
+                count=int(result["count"]),
+                seconds=round(seconds, 3),
+            )
+        )
+    report.settings |= {
+        "bundle": str(bundle),
+        "mode": manifest.mode,
+        "quantization": manifest.quantization,
+        "graph_options": manifest.graph_options,
+        "languages_asked": asked,
+        "max_examples": max_examples,
+        "batch_size": batch_size,
+        "onnxruntime": onnxruntime.__version__,
+        "cpu_flags": _cpu_flags(),
+    }
+    return report
