@@ -7,7 +7,7 @@ import sys
 import typer
 
 from edgeadapt import __version__
-from edgeadapt.cli import ask, backbone, bench, data, evaluate, export, train
+from edgeadapt.cli import ask, backbone, bench, data, evaluate, export, train, web
 from edgeadapt.errors import EdgeAdaptError
 
 app = typer.Typer(
@@ -46,6 +46,8 @@ app.command("train")(train.train)
 app.command("eval")(evaluate.evaluate)
 app.command("export")(export.export)
 app.command("ask")(ask.ask)
+app.command("web")(web.web)
+app.command("serve-web")(web.serve_web)
 app.add_typer(bench.app, name="bench")
 
 
