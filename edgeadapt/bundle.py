@@ -40,8 +40,13 @@ RANK_PAIRS = ((".lora_A", ".lora_B"), (".bottleneck_down", ".bottleneck_up"))
 """Adapter tensors [r, in] and [out, r] of one layer (LoRA A/B, bottleneck down/up): r must agree."""
 RANK_FIRST = tuple(a for a, _ in RANK_PAIRS)
 RANK_SECOND = tuple(b for _, b in RANK_PAIRS)
+GRAPH_BACKBONE_KEY = "edgeadapt.backbone_id"
+"""Graph metadata (``metadata_props``) naming the ``backbone_id`` of the export that wrote the graph."""
+GRAPH_LANGUAGE_KEY = "edgeadapt.language"
+"""Graph metadata of a merged graph: the language baked into it."""
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 """File names a manifest may list: plain names inside the bundle directory (no path separators, no '..')."""
+BACKBONE_ID = re.compile(r"[0-9a-f]{64}")
 LANG_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
 
 
@@ -94,7 +99,8 @@ class Manifest:
     """fp32 | fp16 | int8: dtype of the adapter files' tensors and of the backbone's slot inputs."""
     graph_options: dict[str, Any] = field(default_factory=dict)
     """How the graphs were written: ``int8`` (``per_channel``, ``ffn_out``, ``weight_bits``: 7 since the weights are
-    quantised with reduce_range; absent in older bundles, which used 8; null without int8), ``optimized``."""
+    quantised with reduce_range; absent in older bundles, which used 8; null without int8), ``optimized``,
+    ``identity_in_graph`` (every graph carries ``GRAPH_BACKBONE_KEY``; absent in older bundles)."""
     format: str = FORMAT
     format_version: int = FORMAT_VERSION
 
@@ -118,15 +124,95 @@ def _fail(path: Path, problem: str) -> EdgeAdaptError:
     return EdgeAdaptError(f"bundle {path.parent}: {problem}; re-export it with `edgeadapt export`")
 
 
-def parse_manifest(data: dict[str, Any], path: Path) -> Manifest:
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "mode": (str,),
+    "quantization": (str,),
+    "backbone_id": (str,),
+    "adapter_model_version": (int,),
+    "max_length": (int,),
+    "stride": (int,),
+    "max_positions": (int,),
+    "hidden_size": (int,),
+    "languages": (dict,),
+    "files": (dict,),
+    "backbone": (str, type(None)),
+    "mobile_backbone": (str, type(None)),
+    "required_operators": (str, type(None)),
+    "tokenizer": (str,),
+    "slots": (dict,),
+    "source": (dict,),
+    "adapter_dtype": (str,),
+    "graph_options": (dict,),
+}
+"""JSON type of each manifest field (an int is never a bool, a string or a float)."""
+_ENTRY_TYPES: dict[str, tuple[type, ...]] = {
+    "prompt_len": (int,),
+    "rank": (int,),
+    "adapter": (str, type(None)),
+    "graph": (str, type(None)),
+    "mobile_graph": (str, type(None)),
+    "tensors": (dict,),
+    "run": (str, type(None)),
+    "adapter_kind": (str, type(None)),
+}
+
+
+_JSON_NAMES = {
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    list: "a list",
+    dict: "an object",
+    type(None): "null",
+}
+
+
+def _json_type(value: Any) -> str:
+    return _JSON_NAMES.get(type(value), type(value).__name__)
+
+
+def _check_types(data: dict[str, Any], types: dict[str, tuple[type, ...]], where: str, path: Path) -> None:
+    for key, allowed in types.items():
+        if key in data and type(data[key]) not in allowed:
+            wanted = " or ".join(_JSON_NAMES[t] for t in allowed)
+            raise _fail(path, f"{where}'{key}' is {_json_type(data[key])}, not {wanted}")
+
+
+def _is_shape(value: Any, allow_none: bool) -> bool:
+    return isinstance(value, list) and all((type(d) is int and d >= 0) or (allow_none and d is None) for d in value)
+
+
+def _check_structure(data: Any, path: Path) -> None:
+    """Refuse JSON of the wrong shape (an array, a list of languages, a string where a number belongs)."""
+    if not isinstance(data, dict):
+        raise _fail(path, f"{path.name} is {_json_type(data)}, not an object")
+    _check_types(data, _FIELD_TYPES, "", path)
+    for lang, entry in data.get("languages", {}).items():
+        if not isinstance(entry, dict):
+            raise _fail(path, f"language '{lang}' is {_json_type(entry)}, not an object")
+        _check_types(entry, _ENTRY_TYPES, f"language '{lang}': ", path)
+        if not all(_is_shape(shape, False) for shape in entry.get("tensors", {}).values()):
+            raise _fail(path, f"language '{lang}': tensor shapes must be lists of sizes")
+    if not all(isinstance(digest, str) for digest in data.get("files", {}).values()):
+        raise _fail(path, "'files' must map file names to sha256 strings")
+    if not all(_is_shape(shape, True) for shape in data.get("slots", {}).values()):
+        raise _fail(path, "'slots' must map slot names to lists of sizes (null on a free axis)")
+
+
+def parse_manifest(data: Any, path: Path) -> Manifest:
     """Build and validate a Manifest from its JSON data."""
-    if data.get("format") != FORMAT:
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise _fail(path, f"{path.name} is not an edgeadapt bundle manifest")
-    if data.get("format_version") != FORMAT_VERSION:
+    version = data.get("format_version")
+    if type(version) is not int:
+        raise _fail(path, f"format_version {version!r} is not an integer")
+    if version != FORMAT_VERSION:
         raise EdgeAdaptError(
-            f"bundle {path.parent} has format version {data.get('format_version')}, this edgeadapt reads"
+            f"bundle {path.parent} has format version {version}, this edgeadapt reads"
             f" {FORMAT_VERSION}: re-export it or upgrade edgeadapt"
         )
+    _check_structure(data, path)
     try:
         languages = {lang: LanguageEntry(**entry) for lang, entry in data["languages"].items()}
         manifest = Manifest(**{**data, "languages": languages})
@@ -144,6 +230,16 @@ def validate(manifest: Manifest, path: Path) -> None:
         raise _fail(path, f"unknown adapter dtype {manifest.adapter_dtype!r}")
     if manifest.max_length < 8 or manifest.max_length > manifest.max_positions:
         raise _fail(path, f"max_length {manifest.max_length} outside [8, {manifest.max_positions}]")
+    if not 0 <= manifest.stride < manifest.max_length // 2:
+        raise _fail(path, f"stride {manifest.stride} outside [0, {manifest.max_length // 2})")
+    if not BACKBONE_ID.fullmatch(manifest.backbone_id):
+        raise _fail(path, f"backbone_id {manifest.backbone_id[:16]!r} is not a sha256 hex digest")
+    if manifest.adapter_model_version != model_version_of(manifest.backbone_id):
+        raise _fail(
+            path,
+            f"adapter_model_version {manifest.adapter_model_version} does not belong to backbone_id"
+            f" {manifest.backbone_id[:12]}...",
+        )
     if not manifest.languages:
         raise _fail(path, "it holds no language")
     for name in manifest.files:
@@ -197,6 +293,26 @@ def check_adapter_tensors(manifest: Manifest, lang: str, tensors: dict[str, tupl
             f"adapter of '{lang}' has a {prompt}-token prompt; the manifest says {entry.prompt_len} and at most"
             f" {manifest.max_prompt_len} fit"
         )
+
+
+def check_graph_identity(manifest: Manifest, path: Path, metadata: dict[str, str], lang: str | None = None) -> None:
+    """Refuse a graph that another export wrote: its stamped backbone id (and, merged, language) must match."""
+    stamped = metadata.get(GRAPH_BACKBONE_KEY)
+    if stamped is None:
+        if manifest.graph_options.get("identity_in_graph"):
+            raise EdgeAdaptError(
+                f"{path} carries no backbone identity: it is not the graph this bundle was exported"
+                " with; re-export the bundle"
+            )
+        return  # a bundle exported before graphs carried their identity
+    if stamped != manifest.backbone_id:
+        raise EdgeAdaptError(
+            f"{path} belongs to another export (backbone {stamped[:12]}, the manifest says"
+            f" {manifest.backbone_id[:12]}): put the bundle's own graph back or re-export the bundle"
+        )
+    graph_lang = metadata.get(GRAPH_LANGUAGE_KEY)
+    if lang is not None and graph_lang is not None and graph_lang != lang:
+        raise EdgeAdaptError(f"{path} is the graph of language '{graph_lang}', not '{lang}': re-export the bundle")
 
 
 def read_manifest(bundle: str | os.PathLike) -> Manifest:

@@ -159,8 +159,8 @@ def test_mobile_ort_graph_loads_back_and_runs_with_adapters(int8_bundle, feeds):
 
 def test_failed_export_leaves_previous_bundle_untouched(workdir, fp32_bundle, monkeypatch):
     out = workdir / "atomic"
-    out.mkdir()
-    (out / "keep.txt").write_text("previous bundle")
+    shutil.copytree(fp32_bundle, out)  # a previous bundle (export refuses to replace anything else)
+    before = {p.name: sha256_file(p) for p in out.iterdir()}
     calls = []
 
     def fail_on_second(path, tensors, model_version):
@@ -173,7 +173,7 @@ def test_failed_export_leaves_previous_bundle_untouched(workdir, fp32_bundle, mo
     monkeypatch.setattr(pipeline, "write_adapter_file", fail_on_second)
     with pytest.raises(RuntimeError, match="disk full"):
         export_bundle(None, workdir / "runs", out, quantize="none")
-    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    assert {p.name: sha256_file(p) for p in out.iterdir()} == before
     assert not [p for p in workdir.iterdir() if p.name.startswith(".atomic")]
 
 

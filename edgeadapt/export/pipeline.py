@@ -16,7 +16,11 @@ from edgeadapt import __version__
 from edgeadapt.bundle import (
     ADAPTER_SUFFIX,
     BACKBONE_FILE,
+    FORMAT,
+    GRAPH_BACKBONE_KEY,
+    GRAPH_LANGUAGE_KEY,
     LANG_CODE,
+    MANIFEST_FILE,
     MODES,
     PROMPT_SLOT,
     QUANTIZATIONS,
@@ -134,6 +138,80 @@ def collect_runs(run_dirs: list[Path] | None, runs_root: Path) -> RunSet:
         listed = ", ".join(str(s) for s in sorted(sources))
         raise EdgeAdaptError(f"the runs build on different source runs ({listed}); pick one set with --runs")
     return RunSet(source=sources.pop(), targets=targets)
+
+
+def _listing(names: list[str]) -> str:
+    shown = ", ".join(sorted(names)[:3])
+    return shown + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+
+def check_out_dir(out: Path, keep: list[Path]) -> Path:
+    """The bundle folder, resolved, after refusing one whose replacement would lose something.
+
+    Export replaces the whole folder, so ``out`` must be new, an empty folder, or a bundle that holds nothing but
+    its own files (``manifest.json`` of format ``edgeadapt-bundle`` and the files it lists). It may not be a file,
+    lie under a file, be or hold the current folder, or be or hold any path of ``keep`` (runs, backbone).
+    """
+    resolved = Path(out).expanduser().resolve()
+    for parent in reversed(resolved.parents):
+        if parent.exists() and not parent.is_dir():
+            raise EdgeAdaptError(f"--out {out}: {parent} is a file, not a folder; choose a folder path for the bundle")
+    cwd = Path.cwd().resolve()
+    if resolved == cwd or resolved in cwd.parents:
+        raise EdgeAdaptError(
+            f"--out {out} is the current folder or holds it, and export replaces the whole folder: pass a folder of"
+            " its own, such as edgeadapt-work/export"
+        )
+    for path in keep:
+        kept = Path(path).expanduser().resolve()
+        if resolved == kept or resolved in kept.parents:
+            raise EdgeAdaptError(
+                f"--out {out} holds {kept}, and export replaces the whole folder: pass a folder of its own, such as"
+                " <workdir>/export"
+            )
+    if resolved.is_symlink() or (resolved.exists() and not resolved.is_dir()):
+        raise EdgeAdaptError(f"--out {out} is a file: export writes a bundle folder; pass a new or empty folder")
+    if not resolved.exists():
+        return resolved
+    names = [entry.name for entry in resolved.iterdir()]
+    if not names:
+        return resolved
+    listed = _bundle_files(resolved)
+    if listed is None:
+        raise EdgeAdaptError(
+            f"--out {out} is a folder that is not an edgeadapt bundle (it holds {_listing(names)}), and export"
+            " replaces the whole folder: pass a new or empty folder, or a bundle's folder"
+        )
+    stray = [name for name in names if name != MANIFEST_FILE and name not in listed]
+    if stray:
+        raise EdgeAdaptError(
+            f"--out {out} is a bundle that also holds {_listing(stray)}, which export would delete: move them out"
+            " or pass another folder"
+        )
+    return resolved
+
+
+def _bundle_files(folder: Path) -> set[str] | None:
+    """The files a bundle's manifest lists, or None when ``folder`` holds no edgeadapt bundle manifest."""
+    try:
+        data = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("files"), dict):
+        return None
+    return set(data["files"])
+
+
+def stamp_graph(path: Path, identity: str, lang: str | None = None) -> None:
+    """Write the bundle's ``backbone_id`` (and a merged graph's language) into the graph's metadata, so the runtime
+    can tell a graph of another export put in its place (checksums fixed or not)."""
+    proto = onnx.load(str(path))
+    props = {prop.key: prop.value for prop in proto.metadata_props}
+    props[GRAPH_BACKBONE_KEY] = identity
+    if lang is not None:
+        props[GRAPH_LANGUAGE_KEY] = lang
+    onnx.helper.set_model_props(proto, props)
+    onnx.save_model(proto, str(path))
 
 
 def usable_positions(config) -> int:
@@ -294,11 +372,14 @@ def export_bundle(
     options = GraphOptions(quantize, per_channel, int8_ffn_out, adapter_dtype, optimize)
     step = on_step or (lambda message: None)
     runs = collect_runs(run_dirs, runs_root)
-    _quiet_libraries()
-    step(f"loading {len(runs.targets) + 1} run(s)")
-    target_models = {lang: load_run_model(run) for lang, run in runs.targets.items()}
     source_info = read_run(runs.source)
     backbone_path = source_info["backbone"]["path"]
+    keep = [runs_root, runs.source, *runs.targets.values()]
+    out = check_out_dir(out, keep + ([Path(backbone_path)] if Path(backbone_path).exists() else []))
+    _quiet_libraries()
+    step(f"loading {len(runs.targets) + 1} run(s)")
+    # a target run trained on an earlier version of the source run (retrained since) is refused here
+    target_models = {lang: load_run_model(run) for lang, run in runs.targets.items()}
     tensors = {lang: adapter_tensors(model) for lang, model in target_models.items()}
     base_model = load_run_model(runs.source)
     encoder = base_model.encoder  # a PeftModel with the task LoRA, or the fine-tuned layers (--source-adapter full)
@@ -326,6 +407,7 @@ def export_bundle(
             step(f"exporting {BACKBONE_FILE} ({len(slots)} adapter slots + soft prompt, {quantize})")
             graph = ExportableQA(base, base_model.qa_outputs, slots, fixed_prompt=None, prompt_positions=scheme)
             _export_and_quantize(graph, tmp, BACKBONE_FILE, options, positions, max_length, _slot_names(slots))
+            stamp_graph(tmp / BACKBONE_FILE, identity)
             languages[SOURCE_LANG] = LanguageEntry(prompt_len=0, rank=0, run=str(runs.source))
             for lang, arrays in tensors.items():
                 step(f"writing {lang}{ADAPTER_SUFFIX} ({adapter_dtype})")
@@ -344,6 +426,7 @@ def export_bundle(
             empty = torch.zeros(0, config.hidden_size)
             graph = ExportableQA(base, base_model.qa_outputs, [], fixed_prompt=empty)
             _export_and_quantize(graph, tmp, f"{SOURCE_LANG}.onnx", options, positions, max_length, set())
+            stamp_graph(tmp / f"{SOURCE_LANG}.onnx", identity, SOURCE_LANG)
             languages[SOURCE_LANG] = LanguageEntry(
                 prompt_len=0, rank=0, graph=f"{SOURCE_LANG}.onnx", run=str(runs.source)
             )
@@ -352,6 +435,7 @@ def export_bundle(
                 how = "bottleneck adapter baked in" if kind == BOTTLENECK else "language LoRA merged"
                 step(f"exporting {lang}.onnx ({how}, prompt baked in, {quantize})")
                 _export_merged(model, tmp / f"{lang}.onnx", options, positions, max_length)
+                stamp_graph(tmp / f"{lang}.onnx", identity, lang)
                 languages[lang] = LanguageEntry(
                     prompt_len=model.prompt_len,
                     rank=_rank(tensors[lang]),
@@ -375,6 +459,7 @@ def export_bundle(
             adapter_dtype=adapter_dtype,
             graph_options={
                 **options.record(),
+                "identity_in_graph": True,
                 # the backbone graph's scheme, or each merged graph's
                 "prompt_positions": scheme if mode == "externalize" else prompt_schemes(target_models),
             },

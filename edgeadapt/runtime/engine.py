@@ -23,6 +23,7 @@ from edgeadapt.bundle import (
     LanguageEntry,
     Manifest,
     check_adapter_tensors,
+    check_graph_identity,
     read_manifest,
     verify_file,
 )
@@ -60,7 +61,7 @@ class QAEngine:
         self._options.log_severity_level = 3
         if threads:
             self._options.intra_op_num_threads = threads
-        tokenizer = Tokenizer.from_file(str(verify_file(self.bundle, self.manifest, self.manifest.tokenizer)))
+        tokenizer = self._read_tokenizer()
         self._tokenizer = windowing_tokenizer(tokenizer, self.manifest.max_length, self.manifest.stride)
         self._pad_id = pad_token_id(tokenizer)
         self._lock = threading.Lock()
@@ -104,12 +105,22 @@ class QAEngine:
             raise EdgeAdaptError(f"bundle {self.bundle} lists no graph")
         return name
 
-    def _open_session(self, name: str) -> ort.InferenceSession:
+    def _read_tokenizer(self) -> Tokenizer:
+        path = verify_file(self.bundle, self.manifest, self.manifest.tokenizer)
+        try:
+            return Tokenizer.from_file(str(path))
+        except Exception as exc:  # tokenizers raises plain Exception
+            raise EdgeAdaptError(f"{path} is not a tokenizers file ({str(exc).splitlines()[0]}): re-export it") from exc
+
+    def _open_session(self, name: str, lang: str | None = None) -> ort.InferenceSession:
+        """A session on a bundle graph, after its checksum and its stamped identity (``lang``: a merged graph's)."""
         path = verify_file(self.bundle, self.manifest, name)
         try:
-            return ort.InferenceSession(str(path), self._options, providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(str(path), self._options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types
             raise EdgeAdaptError(f"onnxruntime cannot open {path}: {str(exc).splitlines()[0]}") from exc
+        check_graph_identity(self.manifest, path, dict(session.get_modelmeta().custom_metadata_map), lang)
+        return session
 
     def _check_slots(self) -> None:
         inputs = {value.name for value in self._backbone.get_overridable_initializers()}
@@ -164,7 +175,7 @@ class QAEngine:
             if lang not in self._sessions:
                 entry = self.manifest.languages[lang]
                 try:
-                    self._sessions[lang] = self._open_session(self._graph_name(entry.graph, entry.mobile_graph))
+                    self._sessions[lang] = self._open_session(self._graph_name(entry.graph, entry.mobile_graph), lang)
                 except EdgeAdaptError as exc:
                     self._unavailable[lang] = str(exc)
                     raise
@@ -182,10 +193,16 @@ class QAEngine:
 
     def windows(self, question: str, context: str) -> list[Window]:
         """The model input windows of one question over one context (sliding over long contexts)."""
-        return encode_windows(self._tokenizer, question, context)
+        try:
+            return encode_windows(self._tokenizer, question, context)
+        except Exception as exc:  # tokenizers raises plain Exception
+            raise EdgeAdaptError(f"cannot cut the question and context into windows: {exc}") from exc
 
     def answer(self, question: str, context: str, lang: str) -> Answer:
-        """The best answer span of ``question`` in ``context``, asked in language ``lang``."""
+        """The best answer span of ``question`` in ``context``, asked in language ``lang`` (an empty question is
+        refused; a question longer than 64 tokens is cut to its first 64)."""
+        if not question.strip():
+            raise EdgeAdaptError("the question is empty: ask something")
         return self.answer_batch([question], [context], lang)[0]
 
     def answer_batch(self, questions: list[str], contexts: list[str], lang: str) -> list[Answer]:
