@@ -42,12 +42,28 @@ def windowing_tokenizer(tokenizer: Tokenizer, max_length: int = 384, stride: int
     return copy
 
 
+def question_limit(tokenizer: Tokenizer) -> int:
+    """The most question tokens a window keeps: ``MAX_QUESTION_TOKENS``, fewer when the window is so short that the
+    context part would not exceed the stride (the tokenizer requires it)."""
+    truncation = tokenizer.truncation or {}
+    if "max_length" not in truncation:
+        return MAX_QUESTION_TOKENS
+    room = truncation["max_length"] - tokenizer.num_special_tokens_to_add(True) - truncation.get("stride", 0) - 1
+    return max(1, min(MAX_QUESTION_TOKENS, room))
+
+
 def _shorten_question(tokenizer: Tokenizer, question: str) -> str:
-    """Cut a very long question to its first ``MAX_QUESTION_TOKENS`` tokens (by character offset)."""
-    encoding = tokenizer.encode(question, add_special_tokens=False)
-    if len(encoding.ids) <= MAX_QUESTION_TOKENS:
+    """Cut a very long question to its first ``question_limit`` tokens (by character offset)."""
+    limit = question_limit(tokenizer)
+    try:
+        encoding = tokenizer.encode(question, add_special_tokens=False)
+    except Exception:  # noqa: BLE001 - tokenizers raises a plain Exception: a question alone longer than the window
+        measuring = Tokenizer.from_str(tokenizer.to_str())  # may not be truncated (only the context may): measure
+        measuring.no_truncation()  # it with an untruncated copy (rare: made only for such a question)
+        encoding = measuring.encode(question, add_special_tokens=False)
+    if len(encoding.ids) <= limit:
         return question
-    return question[: encoding.offsets[MAX_QUESTION_TOKENS - 1][1]]
+    return question[: encoding.offsets[limit - 1][1]]
 
 
 def encode_windows(tokenizer: Tokenizer, question: str, context: str) -> list[Window]:
