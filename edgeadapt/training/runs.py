@@ -4,7 +4,9 @@
 
     run.json                 every setting; "stage": "source" | "target"; backbone identity
                              {"path", "fingerprint"}; "source_run" (target stage: path of the
-                             source run); "prompt_len"; "adapter" {"kind", "rank", "alpha", "targets"}
+                             source run) and "source_identity" (sha256 of the source run's task weights
+                             and span head when the target was trained); "prompt_len"; "adapter"
+                             {"kind", "rank", "alpha", "targets"}
     qa_head.safetensors      span head, keys "weight" [2, hidden] and "bias" [2] (source stage)
     task_adapter/            peft folder of the task LoRA (source stage, the default --source-adapter lora)
     task_encoder.safetensors the fine-tuned transformer layers (source stage with --source-adapter full; the
@@ -23,7 +25,9 @@ span head (frozen, shared by every language), plus the language adapter (unmerge
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +35,12 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from edgeadapt.errors import EdgeAdaptError
-from edgeadapt.fileio import atomic_path
+from edgeadapt.fileio import atomic_path, sha256_file
 from edgeadapt.training.bottleneck import has_bottlenecks, is_adapter_config, load_bottlenecks, save_bottlenecks
 from edgeadapt.training.config import TrainConfig
 from edgeadapt.training.model import PromptedQAModel
+
+log = logging.getLogger(__name__)
 
 RUN_FILE = "run.json"
 HEAD_FILE = "qa_head.safetensors"
@@ -59,19 +65,75 @@ def is_full_finetune(info: dict[str, Any]) -> bool:
     return (info.get("adapter") or {}).get("kind") == "full"
 
 
+UNFINISHED_MARKS = ("checkpoint", "metrics.jsonl")
+"""Files a run directory holds while it trains; without ``run.json`` beside them the run is unfinished."""
+
+
 def read_run(run_dir: str | Path) -> dict[str, Any]:
     """Read and sanity-check ``run.json``; a clear error if the directory is not a finished run."""
     path = Path(run_dir) / RUN_FILE
-    if not path.exists():
+    if not path.is_file():
+        if any((Path(run_dir) / name).exists() for name in UNFINISHED_MARKS):
+            raise EdgeAdaptError(
+                f"{run_dir} is an unfinished run (its training was interrupted or is still going, no {RUN_FILE}):"
+                " finish it with `edgeadapt train ... --resume` or train it again"
+            )
         raise EdgeAdaptError(f"{run_dir} is not a run directory (no {RUN_FILE}): train one with `edgeadapt train`")
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise EdgeAdaptError(f"{path} is not valid JSON ({exc.msg}); retrain or restore the run") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise EdgeAdaptError(f"{path} is not valid JSON; retrain or restore the run") from exc
+    if not isinstance(info, dict):
+        raise EdgeAdaptError(f"{path} is not a JSON object: it was not written by edgeadapt train")
     for key in ("stage", "lang", "backbone"):
         if key not in info:
             raise EdgeAdaptError(f"{path} lacks '{key}': it was not written by edgeadapt train")
     return info
+
+
+def mark_unfinished(run_dir: str | Path) -> None:
+    """Remove ``run.json`` before a run directory is trained again, so that nothing takes the files of the run it
+    replaces, next to the new run's checkpoint and metrics, for a finished run (``write_run`` writes it back)."""
+    (Path(run_dir) / RUN_FILE).unlink(missing_ok=True)
+
+
+_identities: dict[tuple, str] = {}
+"""(file, size, mtime) of a source run's weight files -> their identity, computed once per process."""
+
+
+def source_identity(source_dir: str | Path, info: dict[str, Any] | None = None) -> str:
+    """sha256 naming one version of a source run: its task weights file and its span head."""
+    files = [task_weights_file(source_dir, info), Path(source_dir) / HEAD_FILE]
+    key = tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) if f.is_file() else (str(f),) for f in files)
+    if key not in _identities:
+        digest = hashlib.sha256()
+        for file in files:
+            digest.update((sha256_file(file) if file.is_file() else "absent").encode())
+        _identities[key] = digest.hexdigest()
+    return _identities[key]
+
+
+def check_source_identity(run_dir: str | Path, info: dict[str, Any]) -> None:
+    """Refuse a target run whose source run was retrained after it (the recorded source identity differs).
+
+    A run recorded before ``source_identity`` existed passes with a warning.
+    """
+    source = source_run_dir(run_dir, info)
+    recorded = info.get("source_identity")
+    if recorded is None:
+        log.warning(
+            "warning: run %s does not record which version of source run %s it was trained on (made by an older"
+            " edgeadapt); if that source run was retrained since, retrain %s",
+            run_dir,
+            source,
+            info["lang"],
+        )
+        return
+    if recorded != source_identity(source):
+        raise EdgeAdaptError(
+            f"run {run_dir} was trained on another version of source run {source} (retrained since): retrain it"
+            f" with `edgeadapt train --lang {info['lang']}`, or restore that source run"
+        )
 
 
 def source_run_dir(run_dir: str | Path, info: dict[str, Any]) -> Path:
@@ -163,6 +225,18 @@ def load_task_encoder(encoder: torch.nn.Module, path: Path) -> torch.nn.Module:
     return encoder
 
 
+def peft_folder(folder: Path) -> str:
+    """A peft adapter folder, after checking that its weights are safetensors (pickle files are never loaded)."""
+    if not (folder / "adapter_model.safetensors").is_file():
+        found = (
+            " (it holds adapter_model.bin, a pickle file edgeadapt does not load)"
+            if (folder / "adapter_model.bin").exists()
+            else ""
+        )
+        raise EdgeAdaptError(f"{folder} has no adapter_model.safetensors{found}: retrain the run or restore its files")
+    return str(folder)
+
+
 def source_encoder(source_dir: str | Path, backbone: str) -> torch.nn.Module:
     """The bare backbone with a source run's task weights in: its merged task LoRA, or its fine-tuned layers."""
     from peft import PeftModel
@@ -171,7 +245,7 @@ def source_encoder(source_dir: str | Path, backbone: str) -> torch.nn.Module:
     info = read_run(source_dir)
     if is_full_finetune(info):
         return load_task_encoder(load_encoder(backbone), source_dir / TASK_ENCODER_FILE)
-    adapter = str(source_dir / ADAPTER_DIRS[TASK_ADAPTER])
+    adapter = peft_folder(source_dir / ADAPTER_DIRS[TASK_ADAPTER])
     with torch.no_grad():
         return PeftModel.from_pretrained(load_encoder(backbone), adapter, adapter_name=TASK_ADAPTER).merge_and_unload()
 
@@ -189,12 +263,13 @@ def load_run_model(run_dir: str | Path, backbone: str | None = None) -> Prompted
         return model.eval()
     if info["stage"] == "source":
         encoder = PeftModel.from_pretrained(
-            load_encoder(path), str(run_dir / ADAPTER_DIRS[TASK_ADAPTER]), adapter_name=TASK_ADAPTER
+            load_encoder(path), peft_folder(run_dir / ADAPTER_DIRS[TASK_ADAPTER]), adapter_name=TASK_ADAPTER
         )
         model = PromptedQAModel(encoder)
         load_head(model, run_dir / HEAD_FILE)
         return model.eval()
     source = source_run_dir(run_dir, info)
+    check_source_identity(run_dir, info)
     if is_full_finetune(info):
         model = PromptedQAModel(load_encoder(str(run_dir / FULL_ENCODER_DIR)))
         load_head(model, source / HEAD_FILE)
@@ -204,7 +279,7 @@ def load_run_model(run_dir: str | Path, backbone: str | None = None) -> Prompted
     if is_adapter_config(lang_dir):
         encoder = load_bottlenecks(merged, lang_dir)
     else:
-        encoder = PeftModel.from_pretrained(merged, str(lang_dir), adapter_name=LANG_ADAPTER)
+        encoder = PeftModel.from_pretrained(merged, peft_folder(lang_dir), adapter_name=LANG_ADAPTER)
     prompt_file = run_dir / PROMPT_FILE
     prompt = load_prompt(prompt_file) if prompt_file.exists() else None
     positions = TrainConfig.from_json(info.get("config", {})).prompt_positions
@@ -243,14 +318,16 @@ def write_run(model: PromptedQAModel, run_dir: str | Path, info: dict[str, Any])
     """Save a trained model's files and ``run.json`` (written last: its presence marks a finished run).
 
     ``info`` must hold ``stage``, ``lang`` and ``backbone`` ({"path", "fingerprint"}); a target-stage
-    run also ``source_run``. The encoder must be a PeftModel holding the stage's adapter, or (target stage) an
-    encoder with bottleneck adapters.
+    run also ``source_run`` (its ``source_identity`` is added here when absent). The encoder must be a PeftModel
+    holding the stage's adapter, or (target stage) an encoder with bottleneck adapters.
     """
     from edgeadapt.fileio import write_json_atomic
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / RUN_FILE).unlink(missing_ok=True)
+    mark_unfinished(run_dir)
+    if info["stage"] == "target" and "source_identity" not in info:
+        info = {**info, "source_identity": source_identity(source_run_dir(run_dir, info))}
     if info["stage"] == "source":
         if is_full_finetune(info):
             save_task_encoder(model, run_dir / TASK_ENCODER_FILE)

@@ -37,6 +37,7 @@ from edgeadapt.training.runs import (
     RUN_FILE,
     TASK_ADAPTER,
     TASK_ENCODER_FILE,
+    mark_unfinished,
     read_run,
     write_run,
 )
@@ -186,6 +187,8 @@ def run_stage(
             f" on {accelerator.device} x{accelerator.num_processes}"
         )
     began = time.perf_counter()
+    if main:
+        mark_unfinished(run_dir)  # retraining in place: the old run.json must not vouch for the new files
     result = run_loop(
         objective, prepared.data, config, run_dir, steps, resume=resume, console=console, on_step=on_step,
         accelerator=accelerator, evaluator=evaluator,
@@ -386,6 +389,12 @@ def train(
     run_dir = Path(run_dir) if run_dir is not None else runs / lang
     results: list[StageResult] = []
     if config.stage == "target":
+        if source_dir is not None and not (Path(source_dir) / RUN_FILE).exists():
+            if not (resume and read_checkpoint(Path(source_dir)) is not None):
+                raise EdgeAdaptError(
+                    f"--source-run {source_dir} is not a finished source run (no {RUN_FILE}): check the path, or"
+                    f" train one there first with `edgeadapt train --lang en --out {source_dir}`"
+                )
         source_dir = Path(source_dir) if source_dir is not None else runs / SOURCE_LANG
         if not (source_dir / RUN_FILE).exists():
             source = source_config_for(config)
