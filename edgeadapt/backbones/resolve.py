@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 from edgeadapt.backbones.cache import folder_problems
@@ -31,6 +32,11 @@ def _cached_folder_problems(folder: Path) -> list[str]:
     return problems
 
 
+def _looks_like_path(name: str) -> bool:
+    """Whether a --backbone value can only mean a folder (a hub name reads ``name`` or ``org/name``)."""
+    return name.startswith((".", "~", "/", os.sep)) or name.count("/") > 1 or (os.sep != "/" and os.sep in name)
+
+
 def resolve_backbone(spec: str | None) -> str:
     """A local Hugging Face folder, a cached backbone name, or a hub name (hub only with the internet).
 
@@ -39,6 +45,13 @@ def resolve_backbone(spec: str | None) -> str:
     """
     name = spec or DEFAULT_BACKBONE
     local = Path(name).expanduser()
+    if local.exists() and not local.is_dir():
+        raise EdgeAdaptError(f"backbone {name} is a file: give a Hugging Face model folder (config.json + weights)")
+    if not local.exists() and _looks_like_path(name):
+        raise EdgeAdaptError(
+            f"backbone folder {name} does not exist: give a Hugging Face model folder, a cached name"
+            " (`edgeadapt backbone list`) or a hub name like intfloat/multilingual-e5-small"
+        )
     if local.is_dir():
         if not (local / "config.json").exists():
             raise EdgeAdaptError(f"backbone folder {local} has no config.json: give a Hugging Face model folder")

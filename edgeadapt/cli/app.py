@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -66,12 +67,39 @@ WORKSTATION_MODULES = {
 """Modules of the ``train`` extra: a device-only install (``pip install edgeadapt``) lacks them."""
 
 
+def _check_utf8(args: list[str]) -> None:
+    """Refuse arguments that are not valid UTF-8 (Python keeps their bytes as lone surrogates)."""
+    for index, arg in enumerate(args, start=1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raw = os.fsencode(arg)
+            raise EdgeAdaptError(
+                f"argument {index} is not valid UTF-8 (byte 0x{raw[exc.start]:02x} in {raw!r}): pass UTF-8 text"
+            ) from exc
+
+
+def _os_error(exc: OSError) -> str:
+    """One line for a failed file operation: what, where, and what to check."""
+    where = f" {exc.filename}" if exc.filename else ""
+    if exc.filename2:
+        where += f" -> {exc.filename2}"
+    what = exc.strerror or str(exc)
+    return f"cannot use{where}: {what}; check that the path is right, writable and not full"
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the app; a user error becomes ``error: <message>`` on stderr and exit 2."""
+    """Entry point: run the app; a user error becomes ``error: <message>`` on stderr and exit 2, and so does a file
+    operation the system refused (read-only file system, permissions, a file where a folder belongs)."""
     try:
-        app(args=argv, prog_name="edgeadapt")
+        args = list(sys.argv[1:] if argv is None else argv)
+        _check_utf8(args)
+        app(args=args, prog_name="edgeadapt")
     except EdgeAdaptError as exc:
         typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except OSError as exc:
+        typer.echo(f"error: {_os_error(exc)}", err=True)
         sys.exit(2)
     except ModuleNotFoundError as exc:
         if (exc.name or "").split(".")[0] not in WORKSTATION_MODULES:
