@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,12 +55,15 @@ from edgeadapt.training.bottleneck import bottleneck_layers
 from edgeadapt.training.model import PromptedQAModel
 from edgeadapt.training.runs import (
     HEAD_FILE,
+    UNFINISHED_MARKS,
     is_full_finetune,
     load_run_model,
     read_run,
     source_run_dir,
     task_weights_file,
 )
+
+log = logging.getLogger(__name__)
 
 SOURCE_LANG = "en"
 DEFAULT_MAX_LENGTH = 384
@@ -113,6 +117,11 @@ def collect_runs(run_dirs: list[Path] | None, runs_root: Path) -> RunSet:
         if not runs_root.is_dir():
             raise EdgeAdaptError(f"no runs in {runs_root}: train with `edgeadapt train` or pass --runs DIR")
         candidates = sorted(d for d in runs_root.iterdir() if (d / "run.json").exists())
+        unfinished = sorted(d for d in runs_root.iterdir() if d not in candidates and _is_unfinished(d))
+        if unfinished and not candidates:
+            read_run(unfinished[0])  # says that it is unfinished and what to do
+        for run in unfinished:
+            log.warning("warning: leaving out %s: an unfinished run (interrupted, or still training)", run)
     sources: set[Path] = set()
     targets: dict[str, Path] = {}
     for run in candidates:
@@ -212,6 +221,10 @@ def stamp_graph(path: Path, identity: str, lang: str | None = None) -> None:
         props[GRAPH_LANGUAGE_KEY] = lang
     onnx.helper.set_model_props(proto, props)
     onnx.save_model(proto, str(path))
+
+
+def _is_unfinished(folder: Path) -> bool:
+    return folder.is_dir() and any((folder / name).exists() for name in UNFINISHED_MARKS)
 
 
 def usable_positions(config) -> int:
