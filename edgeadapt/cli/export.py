@@ -24,7 +24,8 @@ HELP = (
     "  edgeadapt export --quantize int8 --mobile        # also .ort files + required_operators.config\n\n"
     "  edgeadapt export --trim-vocab                    # only the embedding rows the bundle's languages use\n\n"
     "  edgeadapt export --vocab-corpus faq.txt --vocab-size 30000   # plus the pieces of faq.txt, 30k rows at most\n\n"
-    "  edgeadapt export --trim-vocab --int8-ffn-out --adapter-dtype fp16 --optimize --mobile   # phone-size bundle"
+    "  edgeadapt export --trim-vocab --int8-ffn-out --adapter-dtype fp16 --optimize --mobile   # phone-size bundle\n\n"
+    "  edgeadapt export --web          # + a static site answering offline in a phone's browser (<out>-web)"
 )
 
 
@@ -55,11 +56,12 @@ def export(
     vocab_size: int | None = typer.Option(
         None, "--vocab-size", help="At most N embedding rows, most frequent pieces first (implies --trim-vocab)."
     ),
-    adapter_dtype: str = typer.Option(
-        "fp32",
+    adapter_dtype: str | None = typer.Option(
+        None,
         "--adapter-dtype",
         help="fp32 | fp16 | int8: how adapter files store soft prompt + LoRA (fp16 halves them, int8 quarters"
-        " them with one scale per row); the backbone takes that dtype and upcasts to float32 inside the graph.",
+        " them with one scale per row); the backbone takes that dtype and upcasts to float32 inside the graph."
+        " Default fp32, fp16 with --web.",
     ),
     per_channel: bool = typer.Option(
         True, "--per-channel/--no-per-channel", help="int8: one scale per output channel (default) or per tensor."
@@ -75,6 +77,12 @@ def export(
         "--optimize/--no-optimize",
         help="Save onnxruntime's graph optimisations (extended level, CPU) into the exported graph.",
     ),
+    web: bool = typer.Option(
+        False,
+        "--web",
+        help="Also write the static site of `edgeadapt web` next to the bundle (<out>-web), with the phone options"
+        " by default: --trim-vocab and fp16 adapters.",
+    ),
     data_dir: Path | None = DataDirOption,
     workdir: Path | None = WorkdirOption,
 ) -> None:
@@ -82,6 +90,8 @@ def export(
     from edgeadapt.paths import export_dir, runs_dir
 
     target = out or export_dir(workdir)
+    adapter_dtype = adapter_dtype or ("fp16" if web else "fp32")
+    trim_vocab = trim_vocab or web
     with console.status("exporting...") as status:
         manifest = export_bundle(
             list(runs) or None,
@@ -117,6 +127,10 @@ def export(
 
         console.print(TrimReport.from_json(manifest.source["vocabulary"]).summary(), soft_wrap=True)
     typer.echo(str(target))
+    if web:
+        from edgeadapt.cli.web import build_and_report
+
+        build_and_report(target, None)
 
 
 export.__doc__ = HELP

@@ -276,7 +276,9 @@ export class QATokenizer {
         if (stop === c.ids.length) break;
       }
     }
-    return parts.map(([start, stop]) => {
+    // tokenizers quirk, mirrored: the template's type ids reach the first window only; in the overflowing ones the
+    // context keeps the type id it was encoded with as the pair's second sequence (1)
+    return parts.map(([start, stop], part) => {
       const inputIds = [];
       const typeIds = [];
       const contextOffsets = [];
@@ -296,7 +298,7 @@ export class QATokenizer {
         } else {
           for (let k = start; k < stop; k++) {
             inputIds.push(c.ids[k]);
-            typeIds.push(item.typeId);
+            typeIds.push(part === 0 ? item.typeId : 1);
             contextOffsets.push(c.offsets[k]);
           }
         }

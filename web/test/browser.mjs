@@ -83,12 +83,28 @@ try {
 
   if (plan.offline) {
     out.offline = { worker: await page.evaluate(() => window.edgeadapt.offline) };
+    // network emulation: the page and its service worker (a target of its own) both lose the network
     await page.setOfflineMode(true);
+    const workers = browser.targets().filter((t) => t.type() === "service_worker");
+    for (const target of workers) {
+      const session = await target.createCDPSession();
+      await session.send("Network.enable");
+      await session.send("Network.emulateNetworkConditions", { offline: true, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+    }
+    out.offline.workers_offline = workers.length;
     await page.reload({ waitUntil: "load" });
     const again = await waitReady(page);
     out.offline.ready_ms = again.readyMs;
     out.offline.controlled = await page.evaluate(() => Boolean(navigator.serviceWorker && navigator.serviceWorker.controller));
-    out.offline.online = await page.evaluate(() => navigator.onLine);
+    // a file the service worker does not hold must now fail: the network is really off for the page
+    out.offline.probe = await page.evaluate(async () => {
+      try {
+        await fetch(`not-cached-${Date.now()}.txt`, { cache: "no-store" });
+        return "reached the network";
+      } catch (error) {
+        return "failed";
+      }
+    });
     out.offline.ui = [];
     for (const step of plan.ui || []) out.offline.ui.push(await askThroughPage(page, step));
   }
