@@ -125,6 +125,7 @@ def test_phone_bundle_with_every_option_answers_from_onnx_and_ort(int8_bundles):
     assert manifest.graph_options == {
         "int8": {"per_channel": False, "ffn_out": True},
         "optimized": True,
+        "identity_in_graph": True,
         "prompt_positions": "tail",
     }
     assert manifest.adapter_dtype == "fp16" and manifest.mobile_backbone == "backbone.ort"
