@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import REPO, SHARED_DATA
 from run_factory import make_workspace
 from tiny import CORPUS
 
@@ -136,7 +136,11 @@ def _questions() -> list[dict]:
 @needs_node
 def test_tokens_windows_match_tokenizers_tiny(tmp_path: Path, tiny_backbone: Path) -> None:
     texts = [*CORPUS, "  Spaces   and\ttabs\n", "Ünïcödé ÀÉÎ", "[UNK] ~ ©", ""]
-    pairs = [("Who wrote the novel?", " ".join(CORPUS * 4)), ("what " * 100, CORPUS[0])]
+    texts += ["Burntisland Shipbuilding Co. built relatively few vessels (1918-1969); see [9][10].", "中文 text 東京"]
+    flores = SHARED_DATA / "flores200" / "dev"
+    for path in sorted(flores.glob("*.dev")) if flores.is_dir() else []:  # many unknown words for a tiny vocabulary
+        texts += path.read_text(encoding="utf-8").splitlines()[:40]
+    pairs = [("Who wrote the novel?", " ".join(CORPUS * 4)), ("what " * 100, CORPUS[0]), ("Who?", " ".join(texts))]
     _compare_tokens(tiny_backbone / "tokenizer.json", texts, pairs, tmp_path, max_length=64, stride=16)
 
 

@@ -149,6 +149,7 @@ export class QATokenizer {
     this.metaspace = metaspace ? metaspace.replacement || "\u2581" : null;
     const unk = model.unk_token ?? (model.unk_id != null && model.vocab ? model.vocab[model.unk_id][0] : null);
     this.unkId = unk == null ? -1 : this.tokenToId(unk);
+    this.unkToken = unk == null ? "\u0000" : unk;
     this.template = pairTemplate(json, (token) => this.tokenToId(token));
     this.added = this.template.items.reduce((n, item) => n + (item.specials ? item.specials.length : 0), 0);
     const pad = ["<pad>", "[PAD]"].map((t) => this.tokenizer.token_to_id(t)).find((id) => id !== undefined);
@@ -168,9 +169,15 @@ export class QATokenizer {
     let removed = null; // characters the normaliser drops (zero-width) belong to the next character, as in tokenizers
     for (const [norm, start, end] of pieces) {
       if (norm.length === 0 && removed === null) removed = start;
-      for (const ch of norm) {
-        chars.push({ ch, start: removed ?? start, end });
+      const normChars = Array.from(norm);
+      const original = Array.from(text.slice(start, end));
+      let at = start;
+      for (let k = 0; k < normChars.length; k++) {
+        // as many characters out as in (case, accents kept): each keeps its own span, as tokens may split a grapheme
+        const [from, to] = normChars.length === original.length ? [at, at + original[k].length] : [start, end];
+        chars.push({ ch: normChars[k], start: removed ?? from, end: to });
         removed = null;
+        if (normChars.length === original.length) at += original[k].length;
       }
     }
     return chars;
@@ -203,18 +210,40 @@ export class QATokenizer {
       }
       return true;
     };
+    // a token's text is looked for close to where the previous one ended (never far ahead: that would desync)
     const find = (content, from) => {
-      for (let at = from; at + content.length <= chars.length; at++) if (matchAt(content, at)) return at;
+      const last = Math.min(chars.length - content.length, from + content.length + 16);
+      for (let at = from; at <= last; at++) if (matchAt(content, at)) return at;
       return -1;
     };
+    const isPunct = (c) => /[\p{P}\u0021-\u002F\u003A-\u0040\u005B-\u0060\u007B-\u007E]/u.test(c);
     const offsets = [];
     let cursor = 0;
     for (let i = 0; i < tokens.length; i++) {
       const wsStart = cursor;
       while (cursor < chars.length && isSpace(chars[cursor].ch)) cursor++;
       const content = contents[i];
+      if (content === null && cursor < chars.length && text.startsWith(this.unkToken, chars[cursor].start)) {
+        // the unknown token written out in the text (an added token, matched before normalisation)
+        const from = cursor;
+        const stop = chars[cursor].start + this.unkToken.length;
+        while (cursor < chars.length && chars[cursor].start < stop) cursor++;
+        offsets.push([chars[from].start, stop]);
+        continue;
+      }
+      if (content === null && this.prefix !== null) {
+        // WordPiece: an unknown token is a whole word (BERT's pre-tokenizer: whitespace or one punctuation mark)
+        let stop = cursor + 1;
+        if (cursor < chars.length && !isPunct(chars[cursor].ch)) {
+          while (stop < chars.length && !isSpace(chars[stop].ch) && !isPunct(chars[stop].ch)) stop++;
+        }
+        stop = Math.min(stop, chars.length);
+        offsets.push(span(chars, cursor, stop, text.length));
+        cursor = stop;
+        continue;
+      }
       if (content === null) {
-        // unknown token: up to where the next known token's text starts, else to the end of the word
+        // unknown pieces (unigram): up to where the next known token's text starts, else to the end of the word
         let stop = -1;
         for (let j = i + 1; j < tokens.length && stop < 0; j++) {
           if (contents[j] && contents[j].length) stop = find(contents[j], cursor + 1);
