@@ -32,12 +32,25 @@ CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.whic
 REAL_TOKENIZER = Path("/root/.cache/edgeadapt/backbones/multilingual-e5-small/tokenizer.json")
 HAVE_MODULES = all((WEB / "node_modules" / name).is_file() for name in VENDOR_FILES)
 
-needs_node = pytest.mark.skipif(
-    NODE is None or not HAVE_MODULES, reason="node and web/node_modules are needed (run `npm ci` in web/)"
-)
-needs_browser = pytest.mark.skipif(
+REQUIRED = os.environ.get("EDGEADAPT_REQUIRE_BROWSER") == "1"
+"""Set by .ci/run, which installs chromium and the node packages: missing ones then fail the tests, not skip them."""
+
+
+def _needs(missing: bool, reason: str):
+    if missing and REQUIRED:
+        return pytest.mark.usefixtures("_fail_missing_browser_tools")
+    return pytest.mark.skipif(missing, reason=reason)
+
+
+@pytest.fixture
+def _fail_missing_browser_tools() -> None:
+    pytest.fail(f"EDGEADAPT_REQUIRE_BROWSER=1 but node={NODE}, chromium={CHROMIUM}, web/node_modules={HAVE_MODULES}")
+
+
+needs_node = _needs(NODE is None or not HAVE_MODULES, "node and web/node_modules are needed (run `npm ci` in web/)")
+needs_browser = _needs(
     CHROMIUM is None or NODE is None or not (WEB / "node_modules" / "puppeteer-core").is_dir(),
-    reason="headless Chromium test: needs chromium (apt-get install chromium) and `npm ci` in web/",
+    "headless Chromium test: needs chromium (apt-get install chromium) and `npm ci` in web/",
 )
 
 
@@ -106,7 +119,10 @@ def bundle(tiny_backbone: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 @pytest.fixture(scope="module")
 def site(bundle: Path) -> Path:
     if not HAVE_MODULES:
-        pytest.skip("web/node_modules is needed to build a site (run `npm ci` in web/)")
+        message = "web/node_modules is needed to build a site (run `npm ci` in web/)"
+        if REQUIRED:
+            pytest.fail(message)
+        pytest.skip(message)
     return build_site(bundle).path
 
 
