@@ -104,13 +104,19 @@ def _compare_tokens(tokenizer_json: Path, texts: list[str], pairs: list[tuple[st
 
 
 @pytest.fixture(scope="module")
-def bundle(tiny_backbone: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny bundle with the phone options (trimmed vocabulary, fp16 adapters), int8: en, yo, sw."""
-    from edgeadapt.export.pipeline import export_bundle
-
+def workspace(tiny_backbone: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("web-work")
     make_workspace(tiny_backbone, work)
     (work / "corpus.txt").write_text("\n".join(CORPUS) + "\n", encoding="utf-8")
+    return work
+
+
+@pytest.fixture(scope="module")
+def bundle(workspace: Path) -> Path:
+    """A tiny bundle with the phone options (trimmed vocabulary, fp16 adapters), int8: en, yo, sw."""
+    from edgeadapt.export.pipeline import export_bundle
+
+    work = workspace
     out = work / "export"
     export_bundle(None, work / "runs", out, adapter_dtype="fp16", vocab_corpus=work / "corpus.txt")
     return out
@@ -285,3 +291,16 @@ def test_browser_answers_equal_qaengine_online_and_offline(site: Path, bundle: P
     assert offline["probe"] == "failed"  # a file the service worker does not hold cannot be fetched
     assert [s["answer"] for s in offline["ui"]] == [s["answer"] for s in out["ui"]]
     assert (tmp_path / "phone.png").stat().st_size > 10_000
+
+
+@needs_node
+def test_export_web_writes_bundle_and_site_with_phone_options(workspace: Path) -> None:
+    out = workspace / "phone"
+    argv = ["export", "--web", "--vocab-corpus", str(workspace / "corpus.txt"), "--out", str(out)]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--workdir", str(workspace)])
+    assert exit_info.value.code in (0, None)
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["adapter_dtype"] == "fp16" and "vocabulary" in manifest["source"]
+    web = json.loads((workspace / "phone-web" / "model" / "web.json").read_text(encoding="utf-8"))
+    assert web["backbone_id"] == manifest["backbone_id"] and web["adapter_dtype"] == "fp16"
