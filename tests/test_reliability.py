@@ -271,6 +271,17 @@ def test_a_pickle_adapter_in_a_run_is_refused_in_one_line(work: Path, tmp_path: 
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("name", ["qa_head.safetensors", "task_adapter/adapter_model.safetensors"])
+def test_a_corrupt_weight_file_in_a_run_is_one_line(tiny_backbone: Path, tmp_path: Path, capsys, name: str) -> None:
+    work = tmp_path / "w"
+    source = make_source_run(tiny_backbone, work / "runs" / "en")
+    (source / name).write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{garbage")
+    with pytest.raises(EdgeAdaptError, match="not a readable safetensors file"):
+        load_run_model(source)
+    code, err = run_cli(["export", "-w", str(work), "--quantize", "none"], capsys)
+    _one_line_error(code, err, name.split("/")[-1])
+
+
 def test_a_non_utf8_argument_is_refused_in_one_line(bundle: Path, capsys) -> None:
     question = os.fsdecode(b"who \xff?")
     _one_line_error(*run_cli(["ask", "-b", str(bundle), "-q", question, "-c", CONTEXT], capsys), "not valid UTF-8")

@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file as _load_file
+from safetensors.torch import save_file
 
 from edgeadapt.errors import EdgeAdaptError
 from edgeadapt.fileio import atomic_path, sha256_file
@@ -142,6 +143,14 @@ def source_run_dir(run_dir: str | Path, info: dict[str, Any]) -> Path:
     return source if source.is_absolute() else (Path(run_dir) / source).resolve()
 
 
+def load_file(path: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of a run's safetensors file; a missing or unreadable file is a clear error."""
+    try:
+        return _load_file(str(path))
+    except Exception as exc:  # safetensors raises SafetensorError, OSError or its own HeaderTooLarge
+        raise EdgeAdaptError(f"{path} is missing or not a readable safetensors file: retrain the run") from exc
+
+
 def save_head(model: PromptedQAModel, path: Path) -> None:
     with atomic_path(path) as tmp:
         save_file(
@@ -234,6 +243,7 @@ def peft_folder(folder: Path) -> str:
             else ""
         )
         raise EdgeAdaptError(f"{folder} has no adapter_model.safetensors{found}: retrain the run or restore its files")
+    load_file(folder / "adapter_model.safetensors")  # readable (peft would fail with a traceback)
     return str(folder)
 
 
