@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import tempfile
 import time
 from collections.abc import Iterator
@@ -93,25 +94,34 @@ def _exchange(a: Path, b: Path) -> bool:
     return result == 0
 
 
+def _owner() -> str:
+    """``<host>-<pid>``: who made a temporary folder (a process id means nothing on another machine)."""
+    host = re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname())[:64] or "host"
+    return f"{host}-{os.getpid()}"
+
+
 def _sibling_pattern(target: Path, kind: str) -> re.Pattern[str]:
     """Names of the temporary (``tmp``) and set-aside (``old``) folders ``atomic_dir`` makes beside ``target``."""
-    return re.compile(rf"\.{re.escape(target.name)}\.edgeadapt-{kind}-(?P<pid>\d+)(?:-[A-Za-z0-9_]+)?(?:\.tmp)?")
+    return re.compile(
+        rf"\.{re.escape(target.name)}\.edgeadapt-{kind}-(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)(?:-[a-z0-9_]+)?(?:\.tmp)?"
+    )
 
 
 def recover_dir(target: str | os.PathLike) -> list[Path]:
     """Tidy what an interrupted :func:`atomic_dir` left beside ``target``; the paths removed or restored.
 
-    Temporary folders of processes that no longer run are removed. A previous version set aside by a swap that was
-    interrupted is renamed back onto ``target`` when ``target`` is missing (roll back), and removed when the new
-    version is in place (roll forward). Folders of running processes are left alone. The set-aside folder of older
-    edgeadapt versions (``.<name>.old``) is treated the same way, and their temporary folders (``.<name>.XXXXXXXX.tmp``,
-    no process id) are removed once a day old.
+    Temporary folders of this machine's processes that no longer run are removed. A previous version set aside by
+    a swap that was interrupted is renamed back onto ``target`` when ``target`` is missing (roll back), and removed
+    when the new version is in place (roll forward). Folders of running processes, and of other machines, are left
+    alone. The set-aside folder of older edgeadapt versions (``.<name>.old``) is treated the same way, and their
+    temporary folders (``.<name>.XXXXXXXX.tmp``, no owner) are removed once a day old.
     """
     target = Path(target)
     parent = target.parent
     if not parent.is_dir():
         return []
     done: list[Path] = []
+    host = _owner().rsplit("-", 1)[0]
     tmp_pattern, old_pattern = _sibling_pattern(target, "tmp"), _sibling_pattern(target, "old")
     legacy_pattern = re.compile(rf"\.{re.escape(target.name)}\.[a-z0-9_]{{8}}\.tmp")
     for entry in sorted(parent.iterdir()):
@@ -123,8 +133,8 @@ def recover_dir(target: str | os.PathLike) -> list[Path]:
             continue
         if legacy_tmp and time.time() - entry.stat().st_mtime < LEGACY_TMP_AGE:
             continue
-        if match is not None and _pid_alive(int(match["pid"])):
-            continue
+        if match is not None and (match["host"] != host or _pid_alive(int(match["pid"]))):
+            continue  # another machine's (it may be running) or a running process's
         if (old_match is not None or legacy_old) and not os.path.lexists(target):
             os.replace(entry, target)
         else:
@@ -137,15 +147,15 @@ def recover_dir(target: str | os.PathLike) -> list[Path]:
 def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary directory beside ``target``; swap it in for ``target`` only on success.
 
-    The temporary folder is named ``.<name>.edgeadapt-tmp-<pid>-<random>``, so a later call can tell a dead
-    process's leftovers from a running one's (:func:`recover_dir`). The swap never leaves ``target`` missing: one
+    The temporary folder is named ``.<name>.edgeadapt-tmp-<host>-<pid>-<random>.tmp``, so a later call can tell a
+    dead process's leftovers from a running one's (:func:`recover_dir`). The swap never leaves ``target`` missing: one
     atomic exchange where the system has it, else the old version is renamed aside to
-    ``.<name>.edgeadapt-old-<pid>`` first, and a later call restores it if the process died in between.
+    ``.<name>.edgeadapt-old-<host>-<pid>`` first, and a later call restores it if the process died in between.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     recover_dir(target)
-    prefix = f".{target.name}.edgeadapt-tmp-{os.getpid()}-"
+    prefix = f".{target.name}.edgeadapt-tmp-{_owner()}-"
     tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=target.parent))
     try:
         yield tmp
@@ -155,7 +165,7 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
         elif _exchange(tmp, target):
             pass  # tmp now holds the previous version, removed below
         else:
-            old = target.with_name(f".{target.name}.edgeadapt-old-{os.getpid()}")
+            old = target.with_name(f".{target.name}.edgeadapt-old-{_owner()}")
             shutil.rmtree(old, ignore_errors=True)
             os.replace(target, old)
             try:

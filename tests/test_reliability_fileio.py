@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from edgeadapt import fileio
-from edgeadapt.fileio import atomic_dir, recover_dir
+from edgeadapt.fileio import _owner, atomic_dir, recover_dir
+
+HOST = _owner().rsplit("-", 1)[0]
 
 
 def _dead_pid() -> int:
@@ -50,9 +52,10 @@ def test_a_killed_export_leaves_a_temporary_folder_the_next_one_removes(tmp_path
 
 def test_folders_of_running_processes_and_other_names_are_left_alone(tmp_path: Path) -> None:
     target = tmp_path / "export"
-    running = tmp_path / f".export.edgeadapt-tmp-{os.getppid()}-abcd1234.tmp"  # our parent runs
-    dead = tmp_path / f".export.edgeadapt-tmp-{_dead_pid()}-abcd1234.tmp"
-    others = [tmp_path / ".export.notes", tmp_path / ".exports.edgeadapt-tmp-1-x.tmp", tmp_path / "export.tmp"]
+    running = tmp_path / f".export.edgeadapt-tmp-{HOST}-{os.getppid()}-abcd1234.tmp"  # our parent runs
+    dead = tmp_path / f".export.edgeadapt-tmp-{HOST}-{_dead_pid()}-abcd1234.tmp"
+    elsewhere = tmp_path / f".export.edgeadapt-tmp-{HOST}x-{_dead_pid()}-abcd1234.tmp"  # another machine's
+    others = [elsewhere, tmp_path / ".export.notes", tmp_path / ".exports.edgeadapt-tmp-1-x.tmp", tmp_path / "e.tmp"]
     for folder in [running, dead, *others]:
         folder.mkdir()
     assert recover_dir(target) == [dead]
@@ -69,16 +72,16 @@ def test_old_style_temporary_folders_go_once_a_day_old(tmp_path: Path) -> None:
     assert fresh.exists()
 
 
-@pytest.mark.parametrize("aside", ["edgeadapt-old-{pid}", "old"])
+@pytest.mark.parametrize("aside", ["edgeadapt-old-{host}-{pid}", "old"])
 def test_an_interrupted_swap_is_rolled_back_when_the_target_is_missing(tmp_path: Path, aside: str) -> None:
-    old = _bundle(tmp_path / f".export.{aside.format(pid=_dead_pid())}", "previous")
+    old = _bundle(tmp_path / f".export.{aside.format(host=HOST, pid=_dead_pid())}", "previous")
     target = tmp_path / "export"
     recover_dir(target)
     assert (target / "manifest.json").read_text() == "previous" and not old.exists()
 
 
 def test_an_interrupted_swap_is_rolled_forward_when_the_new_version_is_in_place(tmp_path: Path) -> None:
-    old = _bundle(tmp_path / f".export.edgeadapt-old-{_dead_pid()}", "previous")
+    old = _bundle(tmp_path / f".export.edgeadapt-old-{HOST}-{_dead_pid()}", "previous")
     target = _bundle(tmp_path / "export", "new")
     recover_dir(target)
     assert (target / "manifest.json").read_text() == "new" and not old.exists()
