@@ -77,12 +77,10 @@ def _compare_tokens(tokenizer_json: Path, texts: list[str], pairs: list[tuple[st
     (tmp / "texts.json").write_text(json.dumps(texts), encoding="utf-8")
     (tmp / "pairs.json").write_text(json.dumps(pairs), encoding="utf-8")
     max_length, stride = window.get("max_length", 384), window.get("stride", 128)
-    _node("tokens.mjs", str(tokenizer_json), str(tmp / "texts.json"), str(tmp / "out.json"))
-    if pairs:
-        _node(
-            "tokens.mjs", str(tokenizer_json), str(tmp / "texts.json"), str(tmp / "out.json"),
-            str(max_length), str(stride), str(tmp / "pairs.json"),
-        )  # fmt: skip
+    _node(
+        "tokens.mjs", str(tokenizer_json), str(tmp / "texts.json"), str(tmp / "out.json"),
+        str(max_length), str(stride), str(tmp / "pairs.json"),
+    )  # fmt: skip
     out = json.loads((tmp / "out.json").read_text(encoding="utf-8"))
     tokenizer = Tokenizer.from_file(str(tokenizer_json))
     id_diffs, offset_diffs = [], []

@@ -21,6 +21,7 @@ export class CharsMap {
     this.encoder = new TextEncoder();
     this.decoder = new TextDecoder();
     this.graphemes = new Intl.Segmenter(undefined, { granularity: "grapheme" });
+    this.cache = new Map();
   }
 
   /** Values of the trie keys that are prefixes of `key` (spm_precompiled's common_prefix_search). */
@@ -55,22 +56,29 @@ export class CharsMap {
   pieces(text) {
     const out = [];
     for (const { segment, index } of this.graphemes.segment(text)) {
-      const end = index + segment.length;
-      if (this.encoder.encode(segment).length < 6) {
-        const whole = this.transform(segment);
-        if (whole !== null) {
-          out.push([whole, index, end]);
-          continue;
-        }
-      }
-      let at = index;
+      for (const [norm, from, to] of this.segmentPieces(segment)) out.push([norm, index + from, index + to]);
+    }
+    return out;
+  }
+
+  /** [normalised, start, end] within one grapheme (memoised: graphemes repeat). */
+  segmentPieces(segment) {
+    let pieces = this.cache.get(segment);
+    if (pieces !== undefined) return pieces;
+    pieces = [];
+    const whole = this.encoder.encode(segment).length < 6 ? this.transform(segment) : null;
+    if (whole !== null) {
+      pieces.push([whole, 0, segment.length]);
+    } else {
+      let at = 0;
       for (const ch of segment) {
         const norm = this.transform(ch);
-        out.push([norm === null ? ch : norm, at, at + ch.length]);
+        pieces.push([norm === null ? ch : norm, at, at + ch.length]);
         at += ch.length;
       }
     }
-    return out;
+    if (this.cache.size < 100000) this.cache.set(segment, pieces);
+    return pieces;
   }
 
   normalize(text) {
