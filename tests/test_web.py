@@ -287,6 +287,7 @@ def test_browser_answers_equal_qaengine_online_and_offline(site: Path, bundle: P
     offline = out["offline"]
     assert offline["worker"] == "ready" and offline["controlled"] and offline["workers_offline"] >= 1
     assert offline["probe"] == "failed"  # a file the service worker does not hold cannot be fetched
+    assert out["installability_errors"] == []  # Chrome would offer to install it (PWA)
     assert [s["answer"] for s in offline["ui"]] == [s["answer"] for s in out["ui"]]
     assert (tmp_path / "phone.png").stat().st_size > 10_000
 

@@ -2,7 +2,7 @@
 
 Layout of the site (everything local: no CDN, nothing fetched from elsewhere at run time)::
 
-    index.html, app.js, qa.js, style.css, icon.svg    the page (sources in the repository's web/src)
+    index.html, app.js, qa.js, style.css, icon*       the page (sources in the repository's web/src)
     sw.js, manifest.webmanifest                        service worker (offline after the first visit) + PWA manifest
     vendor/                                            onnxruntime-web (wasm build), tokenizers.js (web/node_modules)
     model/web.json                                     what the page needs: windows, slots, languages, file sizes
@@ -36,7 +36,7 @@ WEB_FORMAT = "edgeadapt-web"
 WEB_FORMAT_VERSION = 1
 MODEL_DIR = "model"
 VENDOR_DIR = "vendor"
-PAGE_FILES = ("index.html", "app.js", "qa.js", "style.css", "icon.svg")
+PAGE_FILES = ("index.html", "app.js", "qa.js", "style.css", "icon.svg", "icon-192.png", "icon-512.png")
 VENDOR_FILES = {
     "onnxruntime-web/dist/ort.wasm.min.mjs": "ort.wasm.min.mjs",
     "onnxruntime-web/dist/ort-wasm-simd-threaded.mjs": "ort-wasm-simd-threaded.mjs",
@@ -239,7 +239,11 @@ def _web_manifest(languages: list[str]) -> dict:
         "display": "standalone",
         "background_color": "#ffffff",
         "theme_color": "#1f5f8b",
-        "icons": [{"src": "icon.svg", "sizes": "any", "type": "image/svg+xml", "purpose": "any"}],
+        "icons": [
+            {"src": "icon-192.png", "sizes": "192x192", "type": "image/png"},
+            {"src": "icon-512.png", "sizes": "512x512", "type": "image/png"},
+            {"src": "icon.svg", "sizes": "any", "type": "image/svg+xml"},
+        ],
     }
 
 

@@ -83,6 +83,9 @@ try {
 
   if (plan.offline) {
     out.offline = { worker: await page.evaluate(() => window.edgeadapt.offline) };
+    const client = await page.createCDPSession();
+    const { installabilityErrors } = await client.send("Page.getInstallabilityErrors");
+    out.installability_errors = installabilityErrors.map((e) => e.errorId);
     // network emulation: the page and its service worker (a target of its own) both lose the network
     await page.setOfflineMode(true);
     const workers = browser.targets().filter((t) => t.type() === "service_worker");
