@@ -119,7 +119,7 @@ def test_full_finetuning_baseline_trains_every_encoder_weight(
     code, err = _run(["export", "--runs", str(source), "--runs", str(target), "-w", str(work)], capsys)
     assert code == 2 and "fine-tunes the whole backbone (--adapter full)" in err and len(err.strip().splitlines()) == 1
     code, err = _run(["train", "--lang", "en", *argv[3:], *SMALL, "--adapter", "bottleneck"], capsys)
-    assert code == 2 and "the source stage trains lora or full" in err
+    assert code == 2 and "the source (task) stage trains lora or full" in err
 
 
 def test_help_teaches_by_example(capsys: pytest.CaptureFixture[str]) -> None:

@@ -328,10 +328,14 @@ def run_loop(
     finally:
         if progress is not None:
             progress.stop()
+    # only the main process evaluates, keeps the best weights and writes the run: it restores them, then removes
+    # the file once every process is past training (another rank must not delete it under the main one)
     best = best_row(evals, evaluator.selection) if evaluator is not None else None
-    if best is not None and best["step"] != step:
+    if accelerator.is_main_process and best is not None and best["step"] != step:
         _restore_best(run_dir, trainable)
-    (Path(run_dir) / BEST_FILE).unlink(missing_ok=True)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        (Path(run_dir) / BEST_FILE).unlink(missing_ok=True)
     return LoopResult(steps=step, seconds=time.perf_counter() - began, history=history, evals=evals, best=best)
 
 
