@@ -27,6 +27,13 @@ from edgeadapt.errors import EdgeAdaptError
 QUESTION_SETS = {"en": "tydiqa:en:dev", "yo": "afriqa:yor:test", "sw": "tydiqa:sw:dev"}
 """Where each language's questions come from (the first ``per_lang`` examples, in file order)."""
 WEB = Path(__file__).resolve().parents[2] / "web"
+SHOWN = {
+    "lang": "en",
+    "question": "Who wrote Things Fall Apart?",
+    "context": "Things Fall Apart is a novel by the Nigerian writer Chinua Achebe, first published in 1958. It tells"
+    " the story of Okonkwo, a leader and wrestling champion in the fictional Igbo village of Umuofia.",
+}
+"""The form's last question (after one in Yoruba or Swahili): what the screenshot shows."""
 
 
 def questions(langs: list[str], data_dir: str | None, per_lang: int) -> list[dict]:
@@ -92,8 +99,8 @@ def run(
         answer = engine.answer(case["question"], case["context"], case["lang"])
         span = {"text": answer.text, "start": answer.start, "end": answer.end, "score": answer.score}
         python.append({**span, "ms": answer.latency_ms})
-    firsts = [next(c for c in cases if c["lang"] == lang) for lang in ("yo", "sw", "en") if lang in engine.languages]
-    ui = [{key: case[key] for key in ("lang", "question", "context")} for case in firsts[:2]]
+    firsts = [next(c for c in cases if c["lang"] == lang) for lang in ("yo", "sw") if lang in engine.languages]
+    ui = [{key: case[key] for key in ("lang", "question", "context")} for case in firsts[:1]] + [SHOWN]
     server = make_server(built.path, "127.0.0.1", 0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     with tempfile.TemporaryDirectory() as tmp:
@@ -157,6 +164,8 @@ def run(
         "offline": {k: v for k, v in page.get("offline", {}).items() if k != "ui"},
         "offline_same_answers": [s["answer"] for s in page.get("offline", {}).get("ui", [])]
         == [s["answer"] for s in page["ui"]],
+        "form": page["ui"],
+        "installability_errors": page.get("installability_errors"),
         "per_lang": per_lang_ms,
         "python_median_ms": statistics.median(p["ms"] for p in python),
         "browser_median_ms": statistics.median(b["ms"] for b in page["answers"]),
