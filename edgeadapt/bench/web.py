@@ -1,7 +1,7 @@
 """The phone page against QAEngine on the same bundle: site size, page load to ready, time per answer, same answers.
 
     python -m edgeadapt.bench.web --bundle edgeadapt-work/export --data-dir ../shared/data --per-lang 20 \\
-        --out benchmarks/web.json --screenshot docs/web-phone.png
+        --out web.json --screenshot docs/web-phone.png
 
 Builds the site (`edgeadapt web`), serves it on loopback, drives it with headless Chromium (web/test/browser.mjs:
 the questions through ``window.edgeadapt.answer``, then the form in two languages, then offline through the
