@@ -303,3 +303,24 @@ def test_export_web_writes_bundle_and_site_with_phone_options(workspace: Path) -
     assert manifest["adapter_dtype"] == "fp16" and "vocabulary" in manifest["source"]
     web = json.loads((workspace / "phone-web" / "model" / "web.json").read_text(encoding="utf-8"))
     assert web["backbone_id"] == manifest["backbone_id"] and web["adapter_dtype"] == "fp16"
+
+
+@needs_node
+def test_serve_web_prints_addresses_and_serves(site: Path) -> None:
+    import sys
+
+    command = ["serve-web", "--site", str(site), "--host", "127.0.0.1", "--port", "0"]
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from edgeadapt.cli.app import main; main()", *command],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = [process.stdout.readline() for _ in range(2)]
+        address = lines[1].split()[-1]
+        assert address.startswith("http://localhost:")
+        with urllib.request.urlopen(address + "model/web.json") as response:
+            assert json.loads(response.read())["format"] == "edgeadapt-web"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
