@@ -10,10 +10,7 @@ from edgeadapt.cli.common import WorkdirOption, console
 
 WEB_HELP = """Write a static site that answers questions offline in a browser (phones included) from a bundle.
 
-The site (default: <bundle>-web next to the bundle) holds index.html, its scripts, onnxruntime-web's WASM files
-(from web/node_modules, installed with `npm ci` from the lockfile when absent) and the bundle's model files:
-nothing is fetched from elsewhere at run time, and after the first visit a service worker keeps it offline.
-For a phone, export the bundle with the phone options first (or use `edgeadapt export --web`).
+The site (default: <bundle>-web next to the bundle) holds index.html, its scripts, onnxruntime-web's WASM files (from web/node_modules, installed with `npm ci` from the lockfile when absent) and the bundle's model files: nothing is fetched from elsewhere at run time, and after the first visit a service worker keeps it offline. For a phone, export the bundle with the phone options first, or use `edgeadapt export --web`. See docs/web.md.
 
 Examples:
 
@@ -24,10 +21,9 @@ Examples:
   edgeadapt serve-web          # then open the printed address on the phone
 """
 
-SERVE_HELP = """Serve a site written by `edgeadapt web` on the local network (a phone on the same Wi-Fi opens the printed address).
+SERVE_HELP = """Serve a site written by `edgeadapt web` on the local network: a phone on the same Wi-Fi opens the printed address.
 
-Service workers (offline after the first visit) need a secure origin: http://localhost counts, a LAN address over
-plain http does not. See docs/web.md for keeping the page on a phone (adb reverse, https).
+Service workers (offline after the first visit) need a secure origin: http://localhost counts, a LAN address over plain http does not (the open tab still answers offline). docs/web.md shows how to keep the page on a phone (adb reverse, https).
 
 Examples:
 
