@@ -229,6 +229,18 @@ def _model_files(bundle: Path, manifest: Manifest, model_dir: Path) -> dict:
     }
 
 
+def _write_notices(modules: Path, path: Path) -> None:
+    """The vendored packages: name, version, licence, and their licence text where the package ships one."""
+    parts = []
+    for package in sorted({name.split("/dist/")[0] for name in VENDOR_FILES}):
+        info = json.loads((modules / package / "package.json").read_text(encoding="utf-8"))
+        parts.append(f"{info['name']} {info['version']} ({info.get('license', 'see the package')})")
+        licence = modules / package / "LICENSE"
+        if licence.is_file():
+            parts.append(licence.read_text(encoding="utf-8", errors="replace"))
+    path.write_text("\n\n".join(parts) + "\n", encoding="utf-8")
+
+
 def _web_manifest(languages: list[str]) -> dict:
     return {
         "name": "edgeadapt: questions answered offline",
@@ -271,6 +283,7 @@ def build_site(
             _copy(web / "src" / name, tmp / name)
         for module_path, name in VENDOR_FILES.items():
             _copy(modules / module_path, tmp / VENDOR_DIR / name)
+        _write_notices(modules, tmp / VENDOR_DIR / "NOTICES.txt")
         languages = sorted(data["languages"])
         (tmp / "manifest.webmanifest").write_text(
             json.dumps(_web_manifest(languages), ensure_ascii=False, indent=1), encoding="utf-8"

@@ -163,10 +163,10 @@ function showAnswer(answer, context) {
   }
   passage.append(document.createTextNode(context.slice(answer.end)));
   $("result").hidden = false;
-  mark_scroll(passage);
+  scrollToMark(passage);
 }
 
-function mark_scroll(passage) {
+function scrollToMark(passage) {
   const mark = passage.querySelector("mark");
   if (mark && mark.scrollIntoView) mark.scrollIntoView({ block: "nearest" });
 }
