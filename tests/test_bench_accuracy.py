@@ -107,3 +107,19 @@ def test_bad_requests_are_one_line_errors(tiny_runs, tmp_path: Path, capsys) -> 
     args = ["bench", "accuracy", "--run", str(tiny_runs["yo"]), "--data", "xquad:en", "--int8-only", "--pytorch-only"]
     code, err = run_cli(args, capsys)
     assert code == 2 and "exclude each other" in err
+
+
+def test_externalized_only_skips_the_merged_bundle_and_records_the_cpu(tiny_runs, tmp_path: Path, capsys) -> None:
+    data = Path(__file__).resolve().parents[1] / "samples" / "data"
+    out, work = tmp_path / "results", tmp_path / "bundles"
+    args = ["bench", "accuracy", "--run", str(tiny_runs["yo"]), "-n", "3", "--out", str(out), "--work", str(work)]
+    args += ["--data-dir", str(data), "--data", "afriqa:yo:test", "--mode", "externalize"]
+    code, err = run_cli(args, capsys)
+    assert code == 0, err
+    result = json.loads((out / "accuracy.json").read_text())
+    assert result["settings"]["routes"] == ["onnx_externalized", "pytorch_fp32"]
+    assert all("onnx_merged" not in row for row in result["rows"]) and not (work / "merged").exists()
+    flags = json.loads((out / "summary.json").read_text())["int8_f1_delta_cpu_flags"]
+    assert flags == result["settings"]["cpu_int8_flags"] and isinstance(flags, list)
+    code, err = run_cli([*args[:-2], "--mode", "merge"], capsys)
+    assert code == 2 and "add --mode externalize" in err

@@ -222,6 +222,7 @@ def run_accuracy_benchmark(
     quantize: str = "int8",
     batch_size: int = 16,
     matched_only: bool = False,
+    modes: tuple[str, ...] = tuple(MODES),
     command: str = "",
     on_step: Step | None = None,
 ) -> dict[str, Any]:
@@ -243,6 +244,11 @@ def run_accuracy_benchmark(
         raise EdgeAdaptError("no dataset given: pass --data afriqa:yo:test (repeatable) or --xquad-all")
     if not (pytorch or int8):
         raise EdgeAdaptError("--pytorch-only and --int8-only exclude each other: give at most one")
+    unknown = [mode for mode in modes if mode not in MODES]
+    if unknown or not modes:
+        raise EdgeAdaptError(f"--mode takes {' or '.join(MODES)} (repeatable), not {', '.join(unknown) or 'nothing'}")
+    if int8 and "externalize" not in modes:
+        raise EdgeAdaptError("--mode: the externalized bundle is the reference; add --mode externalize")
     specs = list(dict.fromkeys(specs))
     machine = describe_machine()
     run_set = collect_runs([resolve_run_dir(value, workdir) for value in runs], paths.runs_dir(workdir))
@@ -264,11 +270,13 @@ def run_accuracy_benchmark(
                     run_set, work_dir / _bundle_name(mode, quantize), step, mode=mode, quantize=quantize
                 )
                 for mode in MODES
+                if mode in modes
             }
             manifest = read_manifest(bundles["externalize"])
             max_length, doc_stride = manifest.max_length, manifest.stride
             for mode, route in MODES.items():
-                measured[route] = onnx_scores(bundles[mode], langs, datasets, answer_langs, step, pairs)
+                if mode in bundles:
+                    measured[route] = onnx_scores(bundles[mode], langs, datasets, answer_langs, step, pairs)
         if pytorch:
             step("PyTorch fp32: every run and its zero-shot source run on every dataset")
             measured["pytorch_fp32"] = pytorch_scores(
@@ -304,6 +312,9 @@ def run_accuracy_benchmark(
         "rows": rows,
         **summarize_accuracy(rows, quantize),
     }
+    from edgeadapt.evaluation.bundle_eval import int8_cpu_flags
+
+    result["settings"]["cpu_int8_flags"] = int8_cpu_flags()  # int8 kernels differ by these: recorded with the deltas
     write_result(Path(out_dir), "accuracy", result)
     summary_keys = (
         "accuracy",
@@ -311,10 +322,7 @@ def run_accuracy_benchmark(
         "english_retention",
         f"{'int8' if quantize == 'int8' else 'onnx_fp32'}_f1_delta",
     )
-    merge_summary(
-        Path(out_dir),
-        "accuracy",
-        {"backbone": source_info["backbone"]["path"], **{key: result[key] for key in summary_keys}},
-        machine,
-    )
+    updates = {"backbone": source_info["backbone"]["path"], **{key: result[key] for key in summary_keys}}
+    updates["int8_f1_delta_cpu_flags"] = result["settings"]["cpu_int8_flags"]
+    merge_summary(Path(out_dir), "accuracy", updates, machine)
     return result

@@ -136,6 +136,9 @@ def accuracy(
     max_examples: int | None = MaxExamplesOption,
     pytorch_only: bool = typer.Option(False, "--pytorch-only", help="Skip the ONNX int8 bundles."),
     int8_only: bool = typer.Option(False, "--int8-only", help="Skip PyTorch fp32."),
+    modes: list[str] = typer.Option(
+        ["externalize", "merge"], "--mode", help="Bundles to export and score: externalize, merge (repeatable)."
+    ),
     quantize: str = typer.Option("int8", "--quantize", help="Bundles to score: int8, or none (fp32: checks export)."),
     batch_size: int = typer.Option(16, "--batch-size", help="Windows per forward pass."),
     matched_only: bool = typer.Option(
@@ -165,6 +168,7 @@ def accuracy(
         quantize=quantize,
         batch_size=batch_size,
         matched_only=matched_only,
+        modes=tuple(modes),
         command=_command(ctx),
         on_step=_print_step,
     )

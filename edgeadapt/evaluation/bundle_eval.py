@@ -37,7 +37,7 @@ def bundle_language(requested: str | None, question_lang: str, languages: list[s
     return question_lang if question_lang in languages else "en" if "en" in languages else languages[0]
 
 
-def _cpu_flags() -> list[str]:
+def int8_cpu_flags() -> list[str]:
     """The int8-relevant CPU flags (``avx2``, ``avx512_vnni``, ``amx_int8``...; ARM: ``asimddp``, ``i8mm``)."""
     try:
         text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
@@ -106,6 +106,6 @@ def evaluate_bundle(
         "max_examples": max_examples,
         "batch_size": batch_size,
         "onnxruntime": onnxruntime.__version__,
-        "cpu_flags": _cpu_flags(),
+        "cpu_flags": int8_cpu_flags(),
     }
     return report
