@@ -106,6 +106,43 @@ def plot_learning_curves(curves: list[RunCurve], path: Path, title: str) -> None
     plt.close(fig)
 
 
+def _recipe(run_dir: Path) -> dict[str, Any]:
+    """What trained a finished source run: its settings, data, counts and time-budget plan (run.json)."""
+    from edgeadapt.training.config import TrainConfig
+    from edgeadapt.training.runs import RUN_FILE, read_run
+
+    if not (run_dir / RUN_FILE).is_file():
+        return {}
+    info = read_run(run_dir)
+    config = info.get("config", {})
+    keys = (
+        "source_adapter",
+        "lr",
+        "batch_size",
+        "max_length",
+        "doc_stride",
+        "precision",
+        "length_grouping",
+        "time_budget",
+        "max_steps",
+        "warmup_ratio",
+        "l2_weight",
+        "eval_data",
+        "eval_max_examples",
+        "seed",
+    )
+    return {
+        "settings": {key: config.get(key) for key in keys},
+        "learning_rate": TrainConfig.from_json(config).learning_rate,
+        "compute_dtype": info.get("compute_dtype"),
+        "steps": info.get("steps"),
+        "train": [entry["spec"] for entry in info.get("data", {}).get("train", [])],
+        "counts": info.get("data", {}).get("counts"),
+        "time_budget": info.get("time_budget"),
+        "kept_step": (info.get("evaluation") or {}).get("kept", {}).get("step"),
+    }  # fmt: skip
+
+
 def write_learning_curves(
     runs: list[tuple[str, Path]], out_dir: Path, command: str, name: str = "source_curve"
 ) -> dict[str, Any]:
@@ -120,6 +157,7 @@ def write_learning_curves(
     write_result(out_dir, name, report)
     plot_learning_curves(curves, out_dir / f"{name}.png", "source stage: F1 against CPU minutes")
     source_stage = read_json(out_dir / "summary.json").get("source_stage", {})
+    source_stage["recipe"] = {curve.name: _recipe(Path(curve.run_dir)) for curve in curves}
     source_stage["curve"] = {
         "file": f"{name}.json",
         "plot": f"{name}.png",
