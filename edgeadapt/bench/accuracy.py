@@ -31,16 +31,6 @@ def _bundle_name(mode: str, quantize: str) -> str:
     return name if quantize == "int8" else f"{name}-{quantize}"
 
 
-def question_language(examples) -> str:
-    """The ISO code of the questions' language (``yor`` -> ``yo``, ``swahili`` -> ``sw``)."""
-    from edgeadapt.data.languages import normalize_lang
-
-    try:
-        return normalize_lang(str(examples[0].lang)).code
-    except EdgeAdaptError:
-        return str(examples[0].lang)
-
-
 def scored_pairs(langs: list[str], question_langs: dict[str, str], matched_only: bool) -> set[tuple[str, str]]:
     """(language, dataset) pairs to score: all of them, or with ``matched_only`` the source run on every set and each
     target run on the sets in its own language and in English (retention)."""
@@ -233,7 +223,7 @@ def run_accuracy_benchmark(
     from edgeadapt import paths
     from edgeadapt.bench.exports import ensure_bundle
     from edgeadapt.bundle import read_manifest
-    from edgeadapt.evaluation.runner import answer_language, load_datasets, resolve_run_dir
+    from edgeadapt.evaluation.runner import answer_language, load_datasets, question_language, resolve_run_dir
     from edgeadapt.export.pipeline import collect_runs
     from edgeadapt.training.runs import read_run
 

@@ -25,6 +25,7 @@ class RunCurve:
     batch_size: int
     kept_step: int | None
     rows: list[dict[str, Any]]
+    recipe: dict[str, Any]  # a finished run's settings, data and plan (:func:`_recipe`); empty while training
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -65,15 +66,17 @@ def read_curve(run_dir: Path, name: str | None = None) -> RunCurve:
         config = TrainConfig.from_json(info["config"])
         kept = (info.get("evaluation") or {}).get("kept") or {}
         steps, dtype, kept_step = info["steps"], info.get("compute_dtype", "float32"), kept.get("step")
+        recipe = _recipe(info)
     else:  # still training: its checkpoint holds the settings
         checkpoint = read_checkpoint(run_dir)
         if checkpoint is None:
             raise EdgeAdaptError(f"{run_dir} is neither a finished run nor a run in progress")
         config = TrainConfig.from_json(checkpoint.config)
-        steps, dtype, kept_step = config.max_steps or 0, config.precision, None
+        steps, dtype, kept_step, recipe = config.max_steps or 0, config.precision, None, {}
     return RunCurve(
-        name or run_dir.name, str(run_dir), config.source_adapter, dtype, steps, config.batch_size, kept_step, rows
-    )
+        name or run_dir.name, str(run_dir), config.source_adapter, dtype, steps, config.batch_size, kept_step, rows,
+        recipe,
+    )  # fmt: skip
 
 
 def plot_learning_curves(curves: list[RunCurve], path: Path, title: str) -> None:
@@ -106,14 +109,10 @@ def plot_learning_curves(curves: list[RunCurve], path: Path, title: str) -> None
     plt.close(fig)
 
 
-def _recipe(run_dir: Path) -> dict[str, Any]:
-    """What trained a finished source run: its settings, data, counts and time-budget plan (run.json)."""
+def _recipe(info: dict[str, Any]) -> dict[str, Any]:
+    """What trained a finished source run: its settings, data, counts and time-budget plan (from its run.json)."""
     from edgeadapt.training.config import TrainConfig
-    from edgeadapt.training.runs import RUN_FILE, read_run
 
-    if not (run_dir / RUN_FILE).is_file():
-        return {}
-    info = read_run(run_dir)
     config = info.get("config", {})
     keys = (
         "source_adapter",
@@ -157,7 +156,7 @@ def write_learning_curves(
     write_result(out_dir, name, report)
     plot_learning_curves(curves, out_dir / f"{name}.png", "source stage: F1 against CPU minutes")
     source_stage = read_json(out_dir / "summary.json").get("source_stage", {})
-    source_stage["recipe"] = {curve.name: _recipe(Path(curve.run_dir)) for curve in curves}
+    source_stage["recipe"] = {curve.name: curve.recipe for curve in curves}
     source_stage["curve"] = {
         "file": f"{name}.json",
         "plot": f"{name}.png",

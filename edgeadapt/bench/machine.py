@@ -22,12 +22,13 @@ def cpu_model() -> str:
 
 
 def cpu_flags() -> set[str]:
-    """The CPU feature flags (``avx2``, ``avx512_vnni``...) from ``/proc/cpuinfo``; empty elsewhere."""
+    """The CPU feature flags from ``/proc/cpuinfo``: x86 ``flags`` (``avx2``, ``avx512_vnni``...) or ARM
+    ``Features`` (``asimddp``, ``i8mm``...); empty elsewhere."""
     cpuinfo = Path("/proc/cpuinfo")
     if not cpuinfo.exists():
         return set()
     for line in cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines():
-        if line.startswith("flags"):
+        if line.startswith(("flags", "Features")):
             return set(line.split(":", 1)[1].split())
     return set()
 

@@ -139,9 +139,9 @@ def run_phone_benchmark(
 
     from edgeadapt import paths
     from edgeadapt.backbones.cache import folder_size
-    from edgeadapt.bench.accuracy import onnx_scores, question_language
+    from edgeadapt.bench.accuracy import onnx_scores
     from edgeadapt.bundle import read_manifest
-    from edgeadapt.evaluation.runner import answer_language, load_datasets, resolve_run_dir
+    from edgeadapt.evaluation.runner import answer_language, load_datasets, question_language, resolve_run_dir
     from edgeadapt.export.pipeline import collect_runs
 
     step = on_step or (lambda message: None)

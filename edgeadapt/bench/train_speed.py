@@ -71,7 +71,7 @@ def measure_variant(
 ) -> SpeedResult:
     """Time ``steps`` training steps of ``variant`` (after ``warmup``) on the data ``data_for(grouping)`` gives."""
     from edgeadapt.training.batches import BatchPlan
-    from edgeadapt.training.loop import _autocast, precision_dtype
+    from edgeadapt.training.loop import forward_backward, precision_dtype
     from edgeadapt.training.models import build_source_model, trainable_count
     from edgeadapt.training.objective import StageObjective
 
@@ -93,9 +93,7 @@ def measure_variant(
         step = first_step + index
         began = time.perf_counter()
         task, _ = data.batch(plan, config.seed, step)
-        with _autocast(torch.device("cpu"), dtype):
-            parts = objective(task, None)
-        parts["total"].backward()
+        forward_backward(objective, task, None, torch.device("cpu"), dtype)
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)

@@ -13,16 +13,7 @@ from pathlib import Path
 
 from edgeadapt.errors import EdgeAdaptError
 from edgeadapt.evaluation.metrics import score
-from edgeadapt.evaluation.runner import EvalReport, EvalRow, answer_language, load_datasets
-
-
-def _question_language(examples) -> str:
-    from edgeadapt.data.languages import normalize_lang
-
-    try:
-        return normalize_lang(str(examples[0].lang)).code
-    except EdgeAdaptError:
-        return str(examples[0].lang)
+from edgeadapt.evaluation.runner import EvalReport, EvalRow, answer_language, load_datasets, question_language
 
 
 def bundle_language(requested: str | None, question_lang: str, languages: list[str], bundle: Path) -> str:
@@ -39,16 +30,10 @@ def bundle_language(requested: str | None, question_lang: str, languages: list[s
 
 def int8_cpu_flags() -> list[str]:
     """The int8-relevant CPU flags (``avx2``, ``avx512_vnni``, ``amx_int8``...; ARM: ``asimddp``, ``i8mm``)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return []
-    for line in text.splitlines():
-        if line.startswith(("flags", "Features")):
-            flags = line.split(":", 1)[1].split()
-            wanted = ("avx", "amx", "asimd", "i8mm", "sve", "dotprod")
-            return sorted(flag for flag in flags if flag.startswith(wanted))
-    return []
+    from edgeadapt.bench.machine import cpu_flags
+
+    wanted = ("avx", "amx", "asimd", "i8mm", "sve", "dotprod")
+    return sorted(flag for flag in cpu_flags() if flag.startswith(wanted))
 
 
 def evaluate_bundle(
@@ -75,7 +60,7 @@ def evaluate_bundle(
     report = EvalReport(rows=[], settings={"max_length": manifest.max_length, "doc_stride": manifest.stride})
     asked: dict[str, str] = {}
     for spec, items in examples.items():
-        chosen = bundle_language(lang, _question_language(items), engine.languages, bundle)
+        chosen = bundle_language(lang, question_language(items), engine.languages, bundle)
         asked[spec] = chosen
         began = time.perf_counter()
         answers = engine.answer_batch([ex.question for ex in items], [ex.context for ex in items], chosen)

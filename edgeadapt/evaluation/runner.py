@@ -105,6 +105,16 @@ def runs_to_evaluate(run_dirs: list[Path], zero_shot: bool = False) -> list[RunT
     return runs
 
 
+def question_language(examples: list[QAExample]) -> str:
+    """The ISO code of the questions' language (``yor`` -> ``yo``, ``swahili`` -> ``sw``)."""
+    from edgeadapt.data.languages import normalize_lang
+
+    try:
+        return normalize_lang(str(examples[0].lang)).code
+    except EdgeAdaptError:
+        return str(examples[0].lang)
+
+
 def answer_language(examples: list[QAExample]) -> str:
     """ISO code of the gold answers' language: the passage's (AfriQA: its pivot, English), else the question's."""
     from edgeadapt.data.languages import normalize_lang

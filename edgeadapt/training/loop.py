@@ -100,6 +100,17 @@ def _autocast(device: torch.device, dtype: torch.dtype | None):
     return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
 
 
+def forward_backward(objective, task: dict, pairs: dict | None, device: torch.device, dtype: torch.dtype | None):
+    """A batch through ``objective`` on ``device`` under the stage's autocast, gradients accumulated (no optimizer
+    step): the work of one training step, for timing it outside the loop. Returns the loss parts."""
+    task = {k: v.to(device) for k, v in task.items()}
+    pairs = None if pairs is None else {k: v.to(device) for k, v in pairs.items()}
+    with _autocast(device, dtype):
+        parts = objective(task, pairs)
+    parts["total"].backward()
+    return parts
+
+
 def _save_best(run_dir: Path, trainable: dict[str, torch.Tensor], step: int) -> None:
     from safetensors.torch import save_file
 

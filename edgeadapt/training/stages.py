@@ -257,7 +257,7 @@ def _fit_budget(config: TrainConfig, objective: StageObjective, data, evaluator,
 
     from edgeadapt.training.batches import GROUP_STEPS, BatchPlan
     from edgeadapt.training.budget import fit_steps, time_call
-    from edgeadapt.training.loop import _autocast, eval_steps
+    from edgeadapt.training.loop import _autocast, eval_steps, forward_backward
 
     dtype = precision_dtype(config.precision, device)
     align = config.align_batch_size if config.align_weight > 0 else 0
@@ -270,12 +270,7 @@ def _fit_budget(config: TrainConfig, objective: StageObjective, data, evaluator,
     picks = iter([first[-1]] + [first[(2 * i + 1) * len(first) // 8] for i in range(4)])
 
     def one_step() -> None:
-        task, pairs = next(picks)
-        task = {k: v.to(device) for k, v in task.items()}
-        pairs = None if pairs is None else {k: v.to(device) for k, v in pairs.items()}
-        with _autocast(device, dtype):
-            parts = objective(task, pairs)
-        parts["total"].backward()
+        forward_backward(objective, *next(picks), device, dtype)
         for param in objective.parameters():
             param.grad = None
 
