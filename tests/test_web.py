@@ -278,7 +278,10 @@ def test_browser_answers_equal_qaengine_online_and_offline(site: Path, bundle: P
     for case, got in zip(questions, out["answers"], strict=True):
         want = engine.answer(case["question"], case["context"], case["lang"])
         assert (got["text"], got["start"], got["end"]) == (want.text, want.start, want.end), case
-        assert got["score"] == pytest.approx(want.score, rel=1e-3, abs=1e-4)
+        # the spans are equal; the scores only close: WASM's float kernels (erf, exp, layer norm) are not the native
+        # CPU's, and an int8 graph re-quantises its activations per call, so a last-bit difference can move one
+        # value a quantisation level (0.3 % apart measured on one CI CPU; 1e-3 held on AVX2 and AVX-512 VNNI)
+        assert got["score"] == pytest.approx(want.score, rel=1e-2, abs=1e-4)
     assert any(a["windows"] > 1 for a in out["answers"])  # long contexts were windowed
     for step, shown in zip(ui, out["ui"], strict=True):
         want = engine.answer(step["question"], step["context"], step["lang"])

@@ -245,8 +245,9 @@ def run_loop(
             (Path(run_dir) / BEST_FILE).unlink()  # made after the checkpoint this run resumes from
 
     def _scores() -> dict:
-        with _autocast(accelerator.device, dtype):
-            return evaluator.evaluate(accelerator.unwrap_model(model).model)
+        # in fp32 even when training autocasts: the score that picks the kept weights is the one `edgeadapt eval`
+        # and the exported graphs give (bf16 logits flip near-tied spans, so the kept row would not reproduce)
+        return evaluator.evaluate(accelerator.unwrap_model(model).model)
 
     def evaluate() -> str:
         """Score the model now; keep its weights when they are the best so far; a short text for the bar."""

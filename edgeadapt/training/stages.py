@@ -257,7 +257,7 @@ def _fit_budget(config: TrainConfig, objective: StageObjective, data, evaluator,
 
     from edgeadapt.training.batches import GROUP_STEPS, BatchPlan
     from edgeadapt.training.budget import fit_steps, time_call
-    from edgeadapt.training.loop import _autocast, eval_steps, forward_backward
+    from edgeadapt.training.loop import eval_steps, forward_backward
 
     dtype = precision_dtype(config.precision, device)
     align = config.align_batch_size if config.align_weight > 0 else 0
@@ -277,8 +277,7 @@ def _fit_budget(config: TrainConfig, objective: StageObjective, data, evaluator,
     per_step = time_call(one_step, repeats=4) * 1.1  # the optimizer step, clipping and logging on top
     per_eval = 0.0
     if evaluator is not None:
-        with _autocast(device, dtype):
-            per_eval = evaluator.estimate_seconds(objective.model)
+        per_eval = evaluator.estimate_seconds(objective.model)  # fp32, as the evaluations run
 
     def evaluations_for(steps: int) -> int:
         return len(eval_steps(steps, config.eval_every)) if evaluator is not None else 0
