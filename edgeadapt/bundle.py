@@ -28,6 +28,9 @@ MANIFEST_FILE = "manifest.json"
 TOKENIZER_FILE = "tokenizer.json"
 BACKBONE_FILE = "backbone.onnx"
 ADAPTER_SUFFIX = ".onnx_adapter"
+WEIGHTS_SUFFIX = ".data"
+"""A graph's weights live beside it in ``<graph>.data`` (ONNX external data), which onnxruntime memory-maps instead
+of copying: a session then holds only the weights it packs, and embedding rows stay on disk until read."""
 MODES = ("externalize", "merge")
 QUANTIZATIONS = ("none", "int8")
 PROMPT_SLOT = "soft_prompt"
@@ -349,3 +352,22 @@ def verify_file(bundle: str | os.PathLike, manifest: Manifest, name: str) -> Pat
     if sha256_file(path) != manifest.files[name]:
         raise EdgeAdaptError(f"{path} is corrupt or was replaced (sha256 differs from the manifest): re-export it")
     return path
+
+
+def weights_file(graph: str) -> str:
+    """The name of a graph's external weights file (``backbone.onnx`` -> ``backbone.onnx.data``)."""
+    return f"{graph}{WEIGHTS_SUFFIX}"
+
+
+def verify_graph(bundle: str | os.PathLike, manifest: Manifest, name: str) -> Path:
+    """:func:`verify_file` for a graph and, where the manifest lists one, its external weights file."""
+    if weights_file(name) in manifest.files:
+        verify_file(bundle, manifest, weights_file(name))
+    return verify_file(bundle, manifest, name)
+
+
+def graph_bytes(bundle: str | os.PathLike, name: str) -> int:
+    """Bytes on disk of a graph and its external weights file, if it has one."""
+    path = Path(bundle) / name
+    weights = Path(bundle) / weights_file(name)
+    return path.stat().st_size + (weights.stat().st_size if weights.is_file() else 0)

@@ -206,6 +206,35 @@ def test_merge_bundle_refuses_a_corrupt_language_graph_and_serves_the_rest(merge
     assert engine.answer("who wrote the novel?", "The novel was written by Chinua Achebe in 1958.", "sw").text
 
 
+def test_graph_weights_live_in_a_checked_external_data_file(int8_bundle, tmp_path):
+    """Weights sit in ``backbone.onnx.data`` (memory-mapped by onnxruntime), listed with a checksum: a corrupt
+    weights file is refused like a corrupt graph."""
+    manifest = read_manifest(int8_bundle)
+    assert manifest.files["backbone.onnx.data"] == sha256_file(int8_bundle / "backbone.onnx.data")
+    graph = onnx.load(str(int8_bundle / "backbone.onnx"), load_external_data=False)
+    external = [t.name for t in graph.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL]
+    assert "encoder.embeddings.word_embeddings.weight_quantized" in external
+    copy = tmp_path / "bundle"
+    shutil.copytree(int8_bundle, copy)
+    with open(copy / "backbone.onnx.data", "r+b") as handle:
+        handle.seek(100)
+        handle.write(b"\1" * 16)
+    with pytest.raises(EdgeAdaptError, match="backbone.onnx.data is corrupt"):
+        QAEngine(copy)
+
+
+def test_an_answer_does_not_depend_on_the_questions_asked_with_it(int8_bundle):
+    """Dynamic int8 takes one activation scale per tensor: windows run together would change each other's
+    answers. The engine runs one window per call, so a batch answers exactly as each question alone."""
+    engine = QAEngine(int8_bundle)
+    long_context = " ".join(["The novel was written by Chinua Achebe in 1958 in Lagos."] * 30)
+    questions = ["who wrote the novel?", "when was it written?", "where?"]
+    contexts = ["Chinua Achebe wrote it.", long_context, "It was written in Lagos, Nigeria, in 1958."]
+    batch = engine.answer_batch(questions, contexts, "yo")
+    alone = [engine.answer(q, c, "yo") for q, c in zip(questions, contexts, strict=True)]
+    assert [(a.text, a.score) for a in batch] == [(a.text, a.score) for a in alone]
+
+
 @pytest.fixture(scope="module")
 def mixed_workdir(tiny_backbone: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """en + yo (LoRA on query/value) + ha (bottleneck adapters on every FFN output and on query: the query layers

@@ -278,14 +278,14 @@ def measure_switch(
 # --- disk and memory --------------------------------------------------------------------------------------------
 def bundle_bytes(exports: Exports, counts: tuple[int, ...]) -> dict[str, Any]:
     """Bytes of N languages: backbone + tokenizer + N adapter files vs tokenizer + N merged graphs (and optimum)."""
-    from edgeadapt.bundle import read_manifest
+    from edgeadapt.bundle import graph_bytes, read_manifest
 
     ext = read_manifest(exports.externalized)
     merged = read_manifest(exports.merged)
     langs = [lang for lang, entry in ext.languages.items() if entry.adapter]
     adapters = [(exports.externalized / ext.languages[lang].adapter).stat().st_size for lang in langs]
-    graphs = [(exports.merged / merged.languages[lang].graph).stat().st_size for lang in langs]
-    backbone = (exports.externalized / ext.backbone).stat().st_size
+    graphs = [graph_bytes(exports.merged, merged.languages[lang].graph) for lang in langs]
+    backbone = graph_bytes(exports.externalized, ext.backbone)
     tokenizer = (exports.externalized / ext.tokenizer).stat().st_size
     peer = exports.peer_model.stat().st_size
     result: dict[str, Any] = {"externalized": {}, "merged": {}, "optimum_merged": {}, "copies": {}}

@@ -46,7 +46,12 @@ def evaluate(
         "--doc-stride",
         help="Context tokens shared by neighbouring windows of a long context (default 128, less for short windows).",
     ),
-    batch_size: int = typer.Option(16, "--batch-size", "-b", help="Windows per forward pass."),
+    batch_size: int | None = typer.Option(
+        None,
+        "--batch-size",
+        "-b",
+        help="Windows per forward pass (default: 16 for --run, 1 for --bundle as on a device).",
+    ),
     backbone: str | None = typer.Option(
         None,
         "--backbone",
@@ -104,7 +109,7 @@ def evaluate(
         max_examples=max_examples,
         max_length=max_length,
         doc_stride=doc_stride,
-        batch_size=batch_size,
+        batch_size=batch_size or 16,
         device=device,
     )
     _show(report, out, json_output)

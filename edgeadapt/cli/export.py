@@ -86,6 +86,7 @@ def export(
     data_dir: Path | None = DataDirOption,
     workdir: Path | None = WorkdirOption,
 ) -> None:
+    from edgeadapt.bundle import graph_bytes
     from edgeadapt.export.pipeline import export_bundle
     from edgeadapt.paths import export_dir, runs_dir
 
@@ -116,10 +117,10 @@ def export(
         table.add_column(column)
     for lang, entry in sorted(manifest.languages.items()):
         name = entry.adapter or entry.graph or "(backbone only)"
-        size = f"{(target / name).stat().st_size / 1e3:.1f} kB" if (target / name).is_file() else "-"
+        size = f"{graph_bytes(target, name) / 1e3:.1f} kB" if (target / name).is_file() else "-"
         table.add_row(lang, name, str(entry.prompt_len), str(entry.rank), size)
     if manifest.backbone:
-        size = (target / manifest.backbone).stat().st_size / 1e6
+        size = graph_bytes(target, manifest.backbone) / 1e6
         table.caption = f"{manifest.backbone}: {size:.1f} MB, max length {manifest.max_length}"
     console.print(table)
     if "vocabulary" in manifest.source:

@@ -43,18 +43,18 @@ def evaluate_bundle(
     lang: str | None = None,
     data_dir: str | os.PathLike | None = None,
     max_examples: int | None = None,
-    batch_size: int = 16,
+    batch_size: int | None = None,
     threads: int = 0,
 ) -> EvalReport:
     """EM/F1 of ``bundle`` (through :class:`~edgeadapt.runtime.QAEngine`) on every dataset."""
     import onnxruntime
 
-    from edgeadapt.runtime.engine import QAEngine
+    from edgeadapt.runtime.engine import DEFAULT_BATCH, QAEngine
 
     if not datasets:
         raise EdgeAdaptError("no dataset given: pass --data <spec>, e.g. --data afriqa:yo:test")
     bundle = Path(bundle)
-    engine = QAEngine(bundle, batch_size=batch_size, threads=threads)
+    engine = QAEngine(bundle, batch_size=batch_size or DEFAULT_BATCH, threads=threads)
     examples = load_datasets(datasets, data_dir, max_examples)
     manifest = engine.manifest
     report = EvalReport(rows=[], settings={"max_length": manifest.max_length, "doc_stride": manifest.stride})
@@ -89,7 +89,7 @@ def evaluate_bundle(
         "graph_options": manifest.graph_options,
         "languages_asked": asked,
         "max_examples": max_examples,
-        "batch_size": batch_size,
+        "batch_size": engine.batch_size,
         "onnxruntime": onnxruntime.__version__,
         "cpu_flags": int8_cpu_flags(),
     }

@@ -9,7 +9,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from edgeadapt.bundle import Manifest
+from edgeadapt.bundle import Manifest, weights_file
 
 REQUIRED_OPERATORS = "required_operators.config"
 
@@ -20,6 +20,9 @@ def convert_to_ort(graph: Path, scratch: Path) -> tuple[Path, Path]:
 
     source = scratch / graph.name
     shutil.copy2(graph, source)
+    weights = graph.with_name(weights_file(graph.name))
+    if weights.is_file():
+        shutil.copy2(weights, scratch / weights.name)
     logging.getLogger("ort_format_model.utils").setLevel(logging.WARNING)  # one INFO line per converted graph
     with contextlib.redirect_stdout(io.StringIO()):
         convert_onnx_models_to_ort(source, output_dir=scratch, optimization_styles=[OptimizationStyle.Fixed])

@@ -28,9 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeadapt.bundle import Manifest, read_manifest, verify_file
+from edgeadapt.bundle import Manifest, read_manifest, verify_file, verify_graph
 from edgeadapt.errors import EdgeAdaptError
 from edgeadapt.fileio import atomic_dir
+from edgeadapt.runtime.engine import DEFAULT_BATCH
 
 WEB_FORMAT = "edgeadapt-web"
 WEB_FORMAT_VERSION = 1
@@ -196,7 +197,7 @@ def _copy(source: Path, target: Path) -> None:
 def _model_files(bundle: Path, manifest: Manifest, model_dir: Path) -> dict:
     """Write the model folder; returns web.json's data."""
     model_dir.mkdir(parents=True)
-    backbone = verify_file(bundle, manifest, manifest.backbone)
+    backbone = verify_graph(bundle, manifest, manifest.backbone)
     graph, defaults = _graph_without_slot_defaults(backbone, sorted(manifest.slots))
     (model_dir / "backbone.onnx").write_bytes(graph)
     _copy(verify_file(bundle, manifest, manifest.tokenizer), model_dir / "tokenizer.json")
@@ -221,7 +222,7 @@ def _model_files(bundle: Path, manifest: Manifest, model_dir: Path) -> dict:
         "max_length": manifest.max_length,
         "stride": manifest.stride,
         "max_answer_tokens": 30,
-        "batch_size": 16,
+        "batch_size": DEFAULT_BATCH,
         "backbone": "backbone.onnx",
         "tokenizer": "tokenizer.json",
         "defaults": {"file": "defaults.bin", "tensors": slot_index},
