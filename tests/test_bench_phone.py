@@ -33,13 +33,20 @@ def test_phone_bundle_is_smaller_scored_timed_and_summarized(tiny_backbone: Path
         assert timing["answer_ms"]["runs"] >= 20
     manifest = json.loads((bundles / "phone" / "manifest.json").read_text())
     assert manifest["adapter_dtype"] == "fp16" and manifest["graph_options"]["int8"]["ffn_out"]
+    memory = result["memory"]
+    assert memory["langs"] == ["yo", "sw", "en"] and memory["phone"]["langs"] == ["yo", "sw", "en"]
+    assert memory["phone"]["peak_rss_bytes"] > 10e6 and memory["plain"]["peak_rss_bytes"] > 10e6
+    (out / "summary.json").write_text(json.dumps({"peak_rss_bytes": {"externalized": 1, "merged": 2}}))
+    code, err = run_cli(args, capsys)  # rerun (reusing both bundles) over bench edge's memory figures
+    assert code == 0 and "reusing the plain bundle" in err and "reusing the phone bundle" in err
+    routes = json.loads((out / "summary.json").read_text())["peak_rss_bytes"]
+    assert routes["externalized"] == 1 and routes["merged"] == 2  # bench edge's routes are kept
+    assert routes["phone"] == json.loads((out / "trimmed.json").read_text())["memory"]["phone"]["peak_rss_bytes"]
     summary = json.loads((out / "summary.json").read_text())["trimmed"]
     assert summary["bundle_bytes"] == sizes["phone"]["bundle_bytes"]
     assert summary["max_adapter_bytes"] == sizes["phone"]["max_adapter_bytes"]
     assert set(summary["f1"]["afriqa:yo:test"]) == {"untrimmed_int8", "trimmed_int8"}
     assert "phone bundle" in err
-    code, err = run_cli(args, capsys)  # a second call reuses both bundles
-    assert code == 0 and "reusing the plain bundle" in err and "reusing the phone bundle" in err
 
 
 def test_phone_bench_refuses_a_set_no_run_serves(tiny_backbone: Path, tmp_path: Path, capsys) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from edgeadapt.bench.machine import cpu_flags, describe_machine
-from edgeadapt.bench.results import DEFAULT_RESULTS_DIR, merge_summary, write_result
+from edgeadapt.bench.results import DEFAULT_RESULTS_DIR, merge_summary, merged_entry, write_result
 from edgeadapt.bench.timing import Timing, summarize, time_interleaved
 from edgeadapt.errors import EdgeAdaptError
 
@@ -430,11 +430,15 @@ def run_edge_benchmark(
         "bundle_bytes": {"externalized": disk["externalized"], "merged": disk["merged"]},
     }
     if memory is not None:
-        summary["peak_rss_bytes"] = {
-            "externalized": memory["externalized"]["peak_rss_bytes"],
-            "merged": memory["merged"]["peak_rss_bytes"],
-            "langs": served,
-        }
+        summary["peak_rss_bytes"] = merged_entry(
+            Path(out_dir),
+            "peak_rss_bytes",
+            {
+                "externalized": memory["externalized"]["peak_rss_bytes"],
+                "merged": memory["merged"]["peak_rss_bytes"],
+                "langs": served,
+            },
+        )
     written = write_result(Path(out_dir), "edge", result)
     merge_summary(Path(out_dir), "edge", summary, machine)
     if memory_error:

@@ -8,7 +8,8 @@ Both bundles serve the same runs (English + the target languages) in externalize
 - EM / F1 of each bundle on every dataset, in the questions' language;
 - ``load_ms``: ``QAEngine(bundle)`` (manifest, checksums, tokenizer, session, adapters), and ``first_answer_ms``:
   open + one answer, both as medians over ``repeats`` interleaved openings (warm page cache);
-- ``answer_ms``: p50 / p95 of one question on an open engine (batch 1, the bundle's window).
+- ``answer_ms``: p50 / p95 of one question on an open engine (batch 1, the bundle's window);
+- ``peak_rss_bytes``: peak memory of a fresh process that opens each bundle and answers in 3 of its languages.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeadapt.bench.machine import describe_machine
-from edgeadapt.bench.results import DEFAULT_RESULTS_DIR, merge_summary, write_result
+from edgeadapt.bench.results import DEFAULT_RESULTS_DIR, merge_summary, merged_entry, write_result
 from edgeadapt.errors import EdgeAdaptError
 
 DEFAULT_DATASETS = {"yo": "afriqa:yo:test", "sw": "tydiqa:sw:dev"}
@@ -140,6 +141,7 @@ def run_phone_benchmark(
     from edgeadapt import paths
     from edgeadapt.backbones.cache import folder_size
     from edgeadapt.bench.accuracy import onnx_scores
+    from edgeadapt.bench.edge import SERVED_LANGUAGES, serving_memory
     from edgeadapt.bundle import read_manifest
     from edgeadapt.evaluation.runner import answer_language, load_datasets, question_language, resolve_run_dir
     from edgeadapt.export.pipeline import collect_runs
@@ -182,6 +184,9 @@ def run_phone_benchmark(
         sizes = {name: {"bundle_bytes": folder_size(b), "max_adapter_bytes": max_adapter_bytes(b)}
                  for name, b in bundles.items()}  # fmt: skip
         vocabulary = read_manifest(bundles["phone"]).source.get("vocabulary", {})
+        served = ([*run_set.targets, "en"])[:SERVED_LANGUAGES]
+        step(f"peak memory of a process serving {', '.join(served)} (plain, then phone)")
+        memory = {name: serving_memory(bundle, served, threads) for name, bundle in bundles.items()}
     finally:
         if not keep:
             shutil.rmtree(work_dir, ignore_errors=True)
@@ -196,6 +201,7 @@ def run_phone_benchmark(
         "vocabulary": {k: v for k, v in vocabulary.items() if k != "corpus"},
         "scores": scores,
         "timings": timings,
+        "memory": {"langs": served, "threads": threads, **memory},
     }
     write_result(Path(out_dir), "trimmed", result)
     summary = {
@@ -211,5 +217,8 @@ def run_phone_benchmark(
             "trimmed": timings["phone"]["first_answer_ms"]["p50"],
         },
     }
-    merge_summary(Path(out_dir), "trimmed", {"trimmed": summary}, machine)
+    summary["peak_rss_bytes"] = {name: figures["peak_rss_bytes"] for name, figures in memory.items()}
+    route_memory = {"plain_int8": memory["plain"]["peak_rss_bytes"], "phone": memory["phone"]["peak_rss_bytes"]}
+    updates = {"trimmed": summary, "peak_rss_bytes": merged_entry(Path(out_dir), "peak_rss_bytes", route_memory)}
+    merge_summary(Path(out_dir), "trimmed", updates, machine)
     return result

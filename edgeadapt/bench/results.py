@@ -52,3 +52,10 @@ def merge_summary(out_dir: Path, benchmark: str, updates: dict[str, Any], machin
     runs[benchmark] = {"machine": machine, "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     write_json_atomic(path, summary)
     return path
+
+
+def merged_entry(out_dir: Path, key: str, values: dict[str, Any]) -> dict[str, Any]:
+    """``summary.json``'s dict at ``key`` with ``values`` merged in: benchmarks that fill parts of one entry (each
+    route's ``peak_rss_bytes``) keep each other's figures."""
+    current = read_json(Path(out_dir) / SUMMARY_FILE).get(key)
+    return {**(current if isinstance(current, dict) else {}), **values}
