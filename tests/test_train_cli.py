@@ -48,6 +48,10 @@ def test_train_yo_runs_the_source_stage_first(
     assert all(p.suffix in allowed for p in work.rglob("*") if p.is_file())  # no pickle anywhere
     info = json.loads((target / "run.json").read_text())
     assert info["stage"] == "target" and info["prompt_len"] == 4 and info["source_run"] == "../en"
+    assert info["windows"] == {
+        "train": {"max_length": 64, "doc_stride": 16},
+        "serve": {"max_length": 128 - 4, "doc_stride": 30},  # 384 capped: 128 positions, a 4-vector prompt
+    }
     moved = tmp_path / "moved"
     shutil.copytree(work, moved)  # the source run is found relative to the run: a workspace can move
     assert source_run_dir(moved / "runs" / "yo", info) == (moved / "runs" / "en").resolve()

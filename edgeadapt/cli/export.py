@@ -42,6 +42,12 @@ def export(
     max_length: int | None = typer.Option(
         None, "--max-length", help="Tokens per window (default: 384, less if the backbone has fewer positions)."
     ),
+    doc_stride: int | None = typer.Option(
+        None,
+        "--doc-stride",
+        help="Context tokens shared by neighbouring windows of a long context, recorded in the manifest"
+        " (default: 128 at 384 tokens, half of what a window leaves after a 64-token question).",
+    ),
     trim_vocab: bool = typer.Option(
         False,
         "--trim-vocab",
@@ -102,6 +108,7 @@ def export(
             mode=mode,
             mobile=mobile,
             max_length=max_length,
+            doc_stride=doc_stride,
             on_step=lambda message: status.update(message),
             trim_vocab=trim_vocab,
             vocab_corpus=vocab_corpus,

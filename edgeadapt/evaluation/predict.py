@@ -8,7 +8,6 @@ evaluations differ only by the model.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -19,7 +18,6 @@ from tokenizers import Tokenizer
 from edgeadapt.data.examples import QAExample
 from edgeadapt.errors import EdgeAdaptError
 from edgeadapt.runtime.features import (
-    MAX_QUESTION_TOKENS,
     Window,
     encode_windows,
     pad_batch,
@@ -28,18 +26,12 @@ from edgeadapt.runtime.features import (
 )
 from edgeadapt.runtime.spans import Span, best_span
 from edgeadapt.training.model import PromptedQAModel
+from edgeadapt.windows import WindowPolicy, usable_positions
 
-DEFAULT_MAX_LENGTH = 384
-DEFAULT_DOC_STRIDE = 128
 DEFAULT_BATCH_SIZE = 16
 
-
-@dataclass(frozen=True)
-class WindowSettings:
-    """How contexts are cut: ``max_length`` tokens a window, ``doc_stride`` context tokens shared by neighbours."""
-
-    max_length: int = DEFAULT_MAX_LENGTH
-    doc_stride: int = DEFAULT_DOC_STRIDE
+WindowSettings = WindowPolicy
+"""How contexts are cut (the one :class:`edgeadapt.windows.WindowPolicy`)."""
 
 
 def load_tokenizer(backbone: str) -> Tokenizer:
@@ -55,33 +47,14 @@ def load_tokenizer(backbone: str) -> Tokenizer:
     return fast.backend_tokenizer
 
 
-def window_settings(model: PromptedQAModel, max_length: int | None, doc_stride: int | None) -> WindowSettings:
-    """Checked settings: the window plus the soft prompt must fit the encoder's position table.
+def window_settings(model: PromptedQAModel, max_length: int | None, doc_stride: int | None) -> WindowPolicy:
+    """The serving window policy for ``model``: the window plus its soft prompt must fit the encoder's positions.
 
-    ``max_length=None`` means 384, or less where the positions (minus the prompt) do not allow it.
+    ``max_length=None`` means 384, or less where the positions (minus the prompt) do not allow it; the stride
+    follows the length (:func:`edgeadapt.windows.default_stride`) unless given.
     """
-    positions = int(getattr(model.encoder.config, "max_position_embeddings", 512))
-    room = positions - model.prompt_len
-    if getattr(model.encoder.config, "model_type", "") in {"xlm-roberta", "roberta", "camembert"}:
-        room -= 2  # RoBERTa-style position ids start after the padding index
-    if max_length is None:
-        max_length = min(DEFAULT_MAX_LENGTH, room)
-    elif max_length > room:
-        raise EdgeAdaptError(
-            f"--max-length {max_length} plus the {model.prompt_len}-vector prompt exceeds the backbone's "
-            f"{positions} positions: use --max-length {room} or less"
-        )
-    context_room = max_length - MAX_QUESTION_TOKENS - 4  # the longest question and the special tokens
-    if context_room < 8:
-        raise EdgeAdaptError(
-            f"--max-length {max_length} leaves no room for the context: use at least {MAX_QUESTION_TOKENS + 12}"
-        )
-    stride = min(DEFAULT_DOC_STRIDE, context_room // 2) if doc_stride is None else doc_stride
-    if not 0 <= stride < context_room:
-        raise EdgeAdaptError(
-            f"--doc-stride {stride} must be at least 0 and below {context_room} with --max-length {max_length}"
-        )
-    return WindowSettings(max_length=max_length, doc_stride=stride)
+    room = usable_positions(model.encoder.config) - model.prompt_len
+    return WindowPolicy.resolve(max_length, doc_stride, room=room, prompt_len=model.prompt_len)
 
 
 def encode_examples(

@@ -17,6 +17,7 @@ from edgeadapt.data.examples import QAExample
 from edgeadapt.errors import EdgeAdaptError
 from edgeadapt.evaluation.metrics import score
 from edgeadapt.evaluation.stability import Stability, stability
+from edgeadapt.windows import WindowPolicy
 
 _AFRIQA_FILE = re.compile(r"afriqa\.[^.]+\.(?P<pivot>[^.]+)\.[^.]+\.json$")
 
@@ -157,6 +158,15 @@ def _backbone_for(run: RunToEvaluate, backbone: str | None) -> str | None:
     return None
 
 
+def recorded_windows(info: dict, max_length: int | None, doc_stride: int | None) -> tuple[int | None, int | None]:
+    """The window flags to evaluate a run with: the serving policy its run.json records (``windows.serve``) for
+    what the user did not give; a given --max-length without --doc-stride takes the stride of that length."""
+    recorded = WindowPolicy.from_json((info.get("windows") or {}).get("serve"))
+    if recorded is None or max_length is not None:
+        return max_length, doc_stride
+    return recorded.max_length, recorded.doc_stride if doc_stride is None else doc_stride
+
+
 def evaluate_runs(
     runs: list[str],
     datasets: list[str],
@@ -196,7 +206,7 @@ def evaluate_runs(
         backbone_path = backbone or run.info["backbone"]["path"]
         if backbone_path not in tokenizers:
             tokenizers[backbone_path] = load_tokenizer(backbone_path)
-        windows = window_settings(model, max_length, doc_stride)
+        windows = window_settings(model, *recorded_windows(run.info, max_length, doc_stride))
         report.settings.update({"max_length": windows.max_length, "doc_stride": windows.doc_stride})
         for spec, items in examples.items():
             started = time.perf_counter()

@@ -63,11 +63,11 @@ from edgeadapt.training.runs import (
     source_run_dir,
     task_weights_file,
 )
+from edgeadapt.windows import WindowPolicy, usable_positions
 
 log = logging.getLogger(__name__)
 
 SOURCE_LANG = "en"
-DEFAULT_MAX_LENGTH = 384
 PROMPT_ROOM = 16
 """Positions kept free for soft prompts by default (a window of max_length plus a prompt must fit)."""
 
@@ -244,24 +244,11 @@ def _is_unfinished(folder: Path) -> bool:
     return folder.is_dir() and any((folder / name).exists() for name in UNFINISHED_MARKS)
 
 
-def usable_positions(config) -> int:
-    """Position-table rows a sequence may use (RoBERTa-style models reserve ``pad_token_id + 1``)."""
-    positions = int(config.max_position_embeddings)
-    if config.model_type in {"roberta", "xlm-roberta", "camembert"}:
-        positions -= int(config.pad_token_id or 0) + 1
-    return positions
-
-
-def choose_max_length(max_length: int | None, positions: int, longest_prompt: int) -> int:
-    """The window length: given, or 384 capped so that the longest prompt (at least 16) still fits."""
-    if max_length is None:
-        return min(DEFAULT_MAX_LENGTH, positions - max(longest_prompt, PROMPT_ROOM))
-    if max_length < 16 or max_length + max(longest_prompt, 3) > positions:
-        raise EdgeAdaptError(
-            f"--max-length {max_length} plus a {longest_prompt}-token prompt does not fit the backbone's"
-            f" {positions} positions: use at most {positions - max(longest_prompt, 3)}"
-        )
-    return max_length
+def choose_window(max_length: int | None, doc_stride: int | None, positions: int, longest_prompt: int) -> WindowPolicy:
+    """The bundle's serving window policy: given, or 384 capped so that the longest prompt (room for at least 16
+    kept by default, for languages added later) still fits; the stride follows the length unless given."""
+    room = positions - max(longest_prompt, PROMPT_ROOM if max_length is None else 3)
+    return WindowPolicy.resolve(max_length, doc_stride, room=room, prompt_len=longest_prompt)
 
 
 def _sha_of_run_file(path: Path) -> str:
@@ -374,6 +361,7 @@ def export_bundle(
     mode: str = "externalize",
     mobile: bool = False,
     max_length: int | None = None,
+    doc_stride: int | None = None,
     on_step: Step | None = None,
     trim_vocab: bool = False,
     vocab_corpus: Path | None = None,
@@ -417,7 +405,8 @@ def export_bundle(
     config = base.config
     positions = usable_positions(config)
     longest = max((model.prompt_len for model in target_models.values()), default=0)
-    max_length = choose_max_length(max_length, positions, longest)
+    window = choose_window(max_length, doc_stride, positions, longest)
+    max_length = window.max_length
     slots = _adapter_slots(base, target_models) if mode == "externalize" else []
     scheme = shared_prompt_positions(target_models) if mode == "externalize" else "per-language"
     identity = backbone_identity(runs.source, slots, mode, scheme)
@@ -479,7 +468,7 @@ def export_bundle(
             backbone_id=identity,
             adapter_model_version=model_version_of(identity),
             max_length=max_length,
-            stride=min(128, max_length // 4),
+            stride=window.doc_stride,
             max_positions=positions,
             hidden_size=int(config.hidden_size),
             languages=languages,

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from edgeadapt.windows import TRAIN_MAX_LENGTH, WindowPolicy, default_stride
+
 SOURCE_LANG = "en"
 ADAPTER_KINDS = ("lora", "bottleneck", "full")
 SOURCE_ADAPTER_KINDS = ("lora", "full")
@@ -83,8 +85,8 @@ class TrainConfig:
     batch_size: int = 16
     align_batch_size: int = 8
     align_max_length: int = 64
-    max_length: int = 256
-    doc_stride: int = 96
+    max_length: int = TRAIN_MAX_LENGTH
+    doc_stride: int | None = None  # None: edgeadapt.windows.default_stride(max_length), 96 at 256
     negative_window_ratio: float = 0.1
     max_train_examples: int | None = None
     max_synthetic_examples: int = 2000
@@ -96,6 +98,15 @@ class TrainConfig:
     eval_data: list[str] = field(default_factory=list)
     eval_every: int | None = None
     eval_max_examples: int | None = 300
+
+    def __post_init__(self) -> None:
+        if self.doc_stride is None:  # one rule for every window length, so a default never clashes with --max-length
+            self.doc_stride = default_stride(self.max_length)
+
+    @property
+    def windows(self) -> WindowPolicy:
+        """The training window policy (checked: a bad pair raises a one-line error)."""
+        return WindowPolicy.resolve(self.max_length, self.doc_stride, default_length=TRAIN_MAX_LENGTH)
 
     @property
     def alpha(self) -> int:

@@ -41,6 +41,7 @@ from edgeadapt.training.runs import (
     read_run,
     write_run,
 )
+from edgeadapt.windows import WindowPolicy
 
 ALIGN_FEATURES = "mean of the last-layer hidden states over the real (non-prompt, non-padding) tokens"
 SHARED_WITH_SOURCE = (
@@ -194,7 +195,10 @@ def run_stage(
         accelerator=accelerator, evaluator=evaluator,
     )  # fmt: skip
     if main:
-        info = _run_info(config, identity, run_dir, source_dir, prepared.provenance, result, steps)
+        from edgeadapt.evaluation.predict import window_settings
+
+        serve = window_settings(accelerator.unwrap_model(model), None, None)  # eval's and export's default windows
+        info = _run_info(config, identity, run_dir, source_dir, prepared.provenance, result, steps, serve)
         info["processes"] = accelerator.num_processes
         info["device"] = str(accelerator.device)
         dtype = precision_dtype(config.precision, accelerator.device)
@@ -308,7 +312,14 @@ def _check_resume(config: TrainConfig, run_dir: Path, resume: bool, console: Con
 
 
 def _run_info(
-    config: TrainConfig, identity: dict, run_dir: Path, source_dir: Path | None, provenance: dict, result, steps: int
+    config: TrainConfig,
+    identity: dict,
+    run_dir: Path,
+    source_dir: Path | None,
+    provenance: dict,
+    result,
+    steps: int,
+    serve: WindowPolicy,
 ) -> dict[str, Any]:
     adapter_name = TASK_ADAPTER if config.stage == "source" else LANG_ADAPTER
     info: dict[str, Any] = {
@@ -319,6 +330,8 @@ def _run_info(
         "head": "qa_head.safetensors" if config.stage == "source" else "shared: the source run's qa_head.safetensors",
         "align_features": ALIGN_FEATURES,
         "config": config.to_json(),
+        # how this run cuts contexts: in training, and (unless told otherwise) in eval and export
+        "windows": {"train": config.windows.to_json(), "serve": serve.to_json()},
         "seed": config.seed,
         "learning_rate": config.learning_rate,
         "data": provenance,
@@ -438,12 +451,11 @@ def _validate(config: TrainConfig) -> None:
         (config.max_steps is None or config.max_steps > 0, "--max-steps must be at least 1"),
         (config.epochs is None or config.epochs > 0, "--epochs must be above 0"),
         (config.lr is None or config.lr > 0, "--lr must be above 0"),
-        (config.max_length >= 32, "--max-length must be at least 32"),
-        (0 <= config.doc_stride < config.max_length // 2, "--doc-stride must be below half of --max-length"),
         (all(f in FREEZE_CHOICES for f in config.freeze), f"--freeze takes {' or '.join(FREEZE_CHOICES)}"),
     ]
     for ok, message in checks:
         if not ok:
             raise EdgeAdaptError(message)
+    WindowPolicy.resolve(config.max_length, config.doc_stride)  # checks --max-length and --doc-stride
     if config.adapter == "full" and "adapter" in config.freeze:
         raise EdgeAdaptError("--adapter full has no adapter to --freeze: it trains every encoder weight")
