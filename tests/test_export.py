@@ -117,6 +117,23 @@ def test_int8_graph_quantises_backbone_but_not_adapter_slots(int8_bundle, fp32_b
     assert (int8_bundle / "backbone.onnx").stat().st_size < (fp32_bundle / "backbone.onnx").stat().st_size
 
 
+def test_int8_attention_quantises_the_attention_products_and_stays_close(workdir, tmp_path, feeds):
+    """--int8-attention: query x key and weights x value become MatMulInteger on two run-time quantised (uint8)
+    activations; u8u8 products are exact on every kernel (no saturating int16 pairs), so the same tolerance holds."""
+    out = tmp_path / "attention"
+    manifest = export_bundle(None, workdir / "runs", out, int8_attention=True)
+    assert manifest.graph_options["int8"]["attention"] is True
+    graph = onnx.load(str(out / "backbone.onnx"))
+    dynamic = {node.output[0] for node in graph.graph.node if node.op_type == "DynamicQuantizeLinear"}
+    both = [n for n in graph.graph.node if n.op_type == "MatMulInteger" and {n.input[0], n.input[1]} <= dynamic]
+    assert len(both) == 2 * 2  # two layers, two products each
+    check_slots_float(graph, set(manifest.slots))
+    engine = QAEngine(out)
+    for lang in ("en", "yo"):
+        reference = _torch_logits(workdir / "runs" / lang, feeds)
+        assert np.abs(_onnx_logits(engine, feeds, lang) - reference).max() < INT8_TOL, lang
+
+
 def test_merged_graphs_agree_with_externalized(fp32_bundle, merged_bundle, feeds):
     externalized, merged = QAEngine(fp32_bundle), QAEngine(merged_bundle)
     assert read_manifest(merged_bundle).mode == "merge"

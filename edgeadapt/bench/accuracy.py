@@ -302,7 +302,7 @@ def run_accuracy_benchmark(
         "rows": rows,
         **summarize_accuracy(rows, quantize),
     }
-    from edgeadapt.evaluation.bundle_eval import int8_cpu_flags
+    from edgeadapt.bench.machine import int8_cpu_flags
 
     result["settings"]["cpu_int8_flags"] = int8_cpu_flags()  # int8 kernels differ by these: recorded with the deltas
     write_result(Path(out_dir), "accuracy", result)

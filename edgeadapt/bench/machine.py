@@ -33,6 +33,13 @@ def cpu_flags() -> set[str]:
     return set()
 
 
+def int8_cpu_flags() -> list[str]:
+    """The int8-relevant CPU flags (``avx2``, ``avx512_vnni``, ``amx_int8``...; ARM: ``asimddp``, ``i8mm``): which
+    onnxruntime kernels ran, for every benchmark figure."""
+    wanted = ("avx", "amx", "asimd", "i8mm", "sve", "dotprod")
+    return sorted(flag for flag in cpu_flags() if flag.startswith(wanted))
+
+
 def memory_bytes() -> int | None:
     """Total physical memory in bytes (``MemTotal``), or None where unknown."""
     meminfo = Path("/proc/meminfo")
@@ -62,6 +69,7 @@ def describe_machine() -> dict[str, Any]:
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     return {
         "cpu": cpu_model(),
+        "cpu_flags": int8_cpu_flags(),
         "cores": os.cpu_count(),
         "usable_cores": usable,
         "memory_bytes": memory_bytes(),

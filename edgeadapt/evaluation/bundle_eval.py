@@ -11,6 +11,7 @@ import os
 import time
 from pathlib import Path
 
+from edgeadapt.bench.machine import int8_cpu_flags
 from edgeadapt.errors import EdgeAdaptError
 from edgeadapt.evaluation.metrics import score
 from edgeadapt.evaluation.runner import EvalReport, EvalRow, answer_language, load_datasets, question_language
@@ -26,14 +27,6 @@ def bundle_language(requested: str | None, question_lang: str, languages: list[s
             )
         return requested
     return question_lang if question_lang in languages else "en" if "en" in languages else languages[0]
-
-
-def int8_cpu_flags() -> list[str]:
-    """The int8-relevant CPU flags (``avx2``, ``avx512_vnni``, ``amx_int8``...; ARM: ``asimddp``, ``i8mm``)."""
-    from edgeadapt.bench.machine import cpu_flags
-
-    wanted = ("avx", "amx", "asimd", "i8mm", "sve", "dotprod")
-    return sorted(flag for flag in cpu_flags() if flag.startswith(wanted))
 
 
 def evaluate_bundle(

@@ -88,11 +88,17 @@ class GraphOptions:
     int8_ffn_out: bool = False
     adapter_dtype: str = "fp32"
     optimize: bool = False
+    int8_attention: bool = False
 
     def record(self) -> dict:
         """The manifest's ``graph_options`` entry."""
         int8 = (
-            {"per_channel": self.per_channel, "ffn_out": self.int8_ffn_out, "weight_bits": 7}
+            {
+                "per_channel": self.per_channel,
+                "ffn_out": self.int8_ffn_out,
+                "attention": self.int8_attention,
+                "weight_bits": 7,
+            }
             if self.quantize == "int8"
             else None
         )
@@ -318,7 +324,14 @@ def _export_and_quantize(
         onnx.save_model(proto, str(float_path))
     slot_inputs = set(slot_shapes({name: [None] for name in slot_names}, options.adapter_dtype))
     if options.quantize == "int8":
-        quantize_int8(float_path, target, slot_inputs, ffn_down, per_channel=options.per_channel)
+        quantize_int8(
+            float_path,
+            target,
+            slot_inputs,
+            ffn_down,
+            per_channel=options.per_channel,
+            activation_products=options.int8_attention,
+        )
         float_path.unlink()
         if options.int8_ffn_out:
             weight_only_int8(target, ffn_down, slot_inputs)
@@ -371,6 +384,7 @@ def export_bundle(
     per_channel: bool = True,
     int8_ffn_out: bool = False,
     optimize: bool = False,
+    int8_attention: bool = False,
 ) -> Manifest:
     """Export the runs into the bundle directory ``out`` (replaced atomically; nothing partial on failure).
 
@@ -387,7 +401,7 @@ def export_bundle(
         raise EdgeAdaptError(f"--adapter-dtype must be one of {', '.join(ADAPTER_DTYPES)}, not {adapter_dtype!r}")
     if adapter_dtype != "fp32" and mode != "externalize":
         raise EdgeAdaptError("--adapter-dtype applies to adapter files: use it with --mode externalize")
-    options = GraphOptions(quantize, per_channel, int8_ffn_out, adapter_dtype, optimize)
+    options = GraphOptions(quantize, per_channel, int8_ffn_out, adapter_dtype, optimize, int8_attention)
     step = on_step or (lambda message: None)
     runs = collect_runs(run_dirs, runs_root)
     source_info = read_run(runs.source)

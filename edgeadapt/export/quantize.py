@@ -64,6 +64,7 @@ def quantize_int8(
     keep_float_shapes: set[tuple[int, int]] | None = None,
     *,
     per_channel: bool = True,
+    activation_products: bool = False,
 ) -> list[str]:
     """Write an int8 dynamically quantised copy of ``source`` to ``target`` (QInt8 weights, per output channel
     unless ``per_channel`` is False: then one scale per weight tensor).
@@ -80,7 +81,9 @@ def quantize_int8(
     MatMul and Gather (embedding) weights are quantised. Nodes on the adapter branches are excluded so that the
     adapter tensors stay float graph inputs that an ``.onnx_adapter`` file can override, and so are MatMuls whose
     weight has a shape in ``keep_float_shapes`` (the pipeline keeps the FFN down-projection, fed by GELU outputs
-    with heavy tails, in float). Returns the excluded node names; raises if a slot was quantised anyway.
+    with heavy tails, in float). MatMuls of two activations (attention's query x key and weights x value) stay
+    float unless ``activation_products``: then both sides are quantised at run time, as optimum does. Returns the
+    excluded node names; raises if a slot was quantised anyway.
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -97,7 +100,7 @@ def quantize_int8(
             per_channel=per_channel,
             reduce_range=True,
             nodes_to_exclude=excluded,
-            extra_options={"DefaultTensorType": TensorProto.FLOAT},
+            extra_options={"DefaultTensorType": TensorProto.FLOAT, "MatMulConstBOnly": not activation_products},
         )
     check_slots_float(onnx.load(str(target)), adapter_inputs)
     return excluded
