@@ -15,7 +15,7 @@ from test_train_support import ENGLISH_QA, _squad, write_tiny_data
 from edgeadapt.data.readers import read_squad
 from edgeadapt.data.specs import source_task_data
 from edgeadapt.errors import EdgeAdaptError
-from edgeadapt.training.budget import fit_steps, format_duration, parse_duration
+from edgeadapt.training.budget import BudgetPlan, fit_steps, format_duration, parse_duration, short_budget_hint
 from edgeadapt.training.config import TrainConfig
 from edgeadapt.training.loop import TrainingInterrupted, eval_steps
 from edgeadapt.training.periodic_eval import EVALS_FILE
@@ -125,6 +125,14 @@ def test_full_source_stage_trains_the_layers_keeps_the_embeddings_and_reloads(
                        start["embeddings.word_embeddings.weight"])  # fmt: skip
     assert torch.equal(model.encoder.state_dict()["encoder.layer.1.output.dense.weight"],
                        saved["encoder.layer.1.output.dense.weight"])  # fmt: skip
+
+
+def test_a_budget_too_short_for_this_cpu_is_named_with_the_budget_that_fits() -> None:
+    """The plan of a 20-minute source stage on a 2-core CPU at 7 s a step (measured): 134 steps, a weak model."""
+    plan = BudgetPlan(1200.0, steps=134, seconds_per_step=7.05, evaluations=9, seconds_per_evaluation=23.9)
+    hint = short_budget_hint(plan)
+    assert hint is not None and "only 134 steps fit in 20m" in hint and "--time-budget 45m fits about 300" in hint
+    assert short_budget_hint(fit_steps(3 * 3600.0, 4.7)) is None
 
 
 def test_time_budget_sizes_the_run_and_resume_keeps_its_schedule(

@@ -72,6 +72,26 @@ class BudgetPlan:
         }
 
 
+ENOUGH_SOURCE_STEPS = 300
+"""Source steps (of 16 windows) below which the task stage is still climbing steeply (BENCHMARKS.md section 2:
+TyDi en dev F1 36 after 134 steps, XQuAD en about 50 after 309)."""
+
+
+def short_budget_hint(plan: BudgetPlan, wanted_steps: int = ENOUGH_SOURCE_STEPS) -> str | None:
+    """A one-line warning when ``plan`` fits fewer than ``wanted_steps``, naming the budget that would fit them on
+    this machine; None when it fits enough."""
+    if plan.steps >= wanted_steps:
+        return None
+    per_step = plan.seconds_per_step
+    evaluation_share = plan.evaluations * plan.seconds_per_evaluation / max(plan.steps, 1)
+    needed = wanted_steps * (per_step + evaluation_share) / 0.97  # the 3 % reserve of fit_steps
+    return (
+        f"only {plan.steps} steps fit in {format_duration(plan.budget_seconds)} on this CPU"
+        f" ({per_step:.1f} s a step): the source stage will be weak; --time-budget"
+        f" {format_duration(60 * -(-needed // 60))} fits about {wanted_steps}"
+    )
+
+
 def read_budget_plan(run_dir: Path) -> BudgetPlan | None:
     """The plan a run fitted before it was interrupted (None when it has none)."""
     path = Path(run_dir) / BUDGET_FILE

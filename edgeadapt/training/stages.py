@@ -21,7 +21,7 @@ from edgeadapt import paths
 from edgeadapt.errors import EdgeAdaptError
 from edgeadapt.fileio import write_json_atomic
 from edgeadapt.training.batches import BatchPlan
-from edgeadapt.training.budget import BUDGET_FILE, format_duration, read_budget_plan
+from edgeadapt.training.budget import BUDGET_FILE, format_duration, read_budget_plan, short_budget_hint
 from edgeadapt.training.checkpoint import read_checkpoint, remove_checkpoint
 from edgeadapt.training.config import SOURCE_LANG, TrainConfig
 from edgeadapt.training.data import prepare_data
@@ -178,6 +178,9 @@ def run_stage(
                 f" {budget.seconds_per_step:.2f} s a step, {budget.evaluations} evaluations of"
                 f" {budget.seconds_per_evaluation:.0f} s"
             )
+            hint = short_budget_hint(budget) if config.stage == "source" else None
+            if hint:
+                console.print(f"[yellow]warning:[/] {hint}")
     steps = total_steps(config, len(prepared.data.real), len(prepared.data.synthetic))
     if main:
         counts = prepared.provenance["counts"]
