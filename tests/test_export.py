@@ -199,7 +199,7 @@ def test_export_refuses_bad_requests(workdir, tmp_path, capsys):
         main(["export", "--workdir", str(tmp_path / "empty")])
     assert exit_info.value.code == 2
     assert "error: no runs" in capsys.readouterr().err
-    with pytest.raises(EdgeAdaptError, match="exceeds the backbone's positions"):
+    with pytest.raises(EdgeAdaptError, match="exceeds the backbone's 128 positions"):
         export_bundle(None, workdir / "runs", tmp_path / "b", max_length=126)
     with pytest.raises(EdgeAdaptError, match="--mode"):
         export_bundle(None, workdir / "runs", tmp_path / "b", mode="fuse")
