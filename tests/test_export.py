@@ -117,21 +117,27 @@ def test_int8_graph_quantises_backbone_but_not_adapter_slots(int8_bundle, fp32_b
     assert (int8_bundle / "backbone.onnx").stat().st_size < (fp32_bundle / "backbone.onnx").stat().st_size
 
 
-def test_int8_attention_quantises_the_attention_products_and_stays_close(workdir, tmp_path, feeds):
-    """--int8-attention: query x key and weights x value become MatMulInteger on two run-time quantised (uint8)
-    activations; u8u8 products are exact on every kernel (no saturating int16 pairs), so the same tolerance holds."""
-    out = tmp_path / "attention"
-    manifest = export_bundle(None, workdir / "runs", out, int8_attention=True)
-    assert manifest.graph_options["int8"]["attention"] is True
+def test_int8_all_quantises_every_matmul_and_stays_close(workdir, tmp_path, feeds):
+    """--int8-all: query x key and weights x value become MatMulInteger on two run-time quantised (uint8)
+    activations (u8u8 products are exact on every kernel: no saturating int16 pairs), and the FFN output projection
+    is dynamic int8 too; only the adapter branches stay float."""
+    out = tmp_path / "all"
+    manifest = export_bundle(None, workdir / "runs", out, int8_all=True)
+    assert manifest.graph_options["int8"]["all_matmuls"] is True
     graph = onnx.load(str(out / "backbone.onnx"))
     dynamic = {node.output[0] for node in graph.graph.node if node.op_type == "DynamicQuantizeLinear"}
     both = [n for n in graph.graph.node if n.op_type == "MatMulInteger" and {n.input[0], n.input[1]} <= dynamic]
     assert len(both) == 2 * 2  # two layers, two products each
+    weights = {t.name: list(t.dims) for t in graph.graph.initializer}
+    float_weights = [weights.get(n.input[1]) for n in graph.graph.node if n.op_type == "MatMul"]
+    assert [64, 32] not in float_weights  # the tiny model's FFN down-projection [intermediate, hidden]
     check_slots_float(graph, set(manifest.slots))
     engine = QAEngine(out)
     for lang in ("en", "yo"):
         reference = _torch_logits(workdir / "runs" / lang, feeds)
         assert np.abs(_onnx_logits(engine, feeds, lang) - reference).max() < INT8_TOL, lang
+    with pytest.raises(EdgeAdaptError, match="drop --int8-ffn-out"):
+        export_bundle(None, workdir / "runs", tmp_path / "both", int8_all=True, int8_ffn_out=True)
 
 
 def test_merged_graphs_agree_with_externalized(fp32_bundle, merged_bundle, feeds):

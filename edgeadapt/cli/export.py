@@ -78,11 +78,12 @@ def export(
         help="int8: store the FFN output projection's weights as 8-bit too (blockwise: one scale per 32 weights and"
         " per 32 activations; kept float by default): ~21 MB less on multilingual-e5-small.",
     ),
-    int8_attention: bool = typer.Option(
+    int8_all: bool = typer.Option(
         False,
-        "--int8-attention",
-        help="int8: also quantise the attention products (query x key, weights x value) dynamically, as optimum"
-        " does: faster, see BENCHMARKS.md for what it costs in F1.",
+        "--int8-all",
+        help="int8: every MatMul dynamic int8 as optimum does (the FFN output projection and attention's two"
+        " activation products too, one activation scale per tensor): about optimum's speed; costs F1 on some"
+        " models (BENCHMARKS.md 4a).",
     ),
     optimize: bool = typer.Option(
         False,
@@ -123,7 +124,7 @@ def export(
             adapter_dtype=adapter_dtype,
             per_channel=per_channel,
             int8_ffn_out=int8_ffn_out,
-            int8_attention=int8_attention,
+            int8_all=int8_all,
             optimize=optimize,
         )
     table = Table(title=f"bundle {target} ({manifest.mode}, {manifest.quantization})")

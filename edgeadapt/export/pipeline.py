@@ -88,7 +88,7 @@ class GraphOptions:
     int8_ffn_out: bool = False
     adapter_dtype: str = "fp32"
     optimize: bool = False
-    int8_attention: bool = False
+    int8_all: bool = False
 
     def record(self) -> dict:
         """The manifest's ``graph_options`` entry."""
@@ -96,7 +96,7 @@ class GraphOptions:
             {
                 "per_channel": self.per_channel,
                 "ffn_out": self.int8_ffn_out,
-                "attention": self.int8_attention,
+                "all_matmuls": self.int8_all,
                 "weight_bits": 7,
             }
             if self.quantize == "int8"
@@ -314,7 +314,8 @@ def _export_and_quantize(
     the FFN down-projection stay float; ``int8_ffn_out`` then stores the latter blockwise int8), then optionally
     optimised offline."""
     config = model.encoder.config
-    ffn_down = {(int(config.intermediate_size), int(config.hidden_size))} if KEEP_FFN_DOWN_FLOAT else set()
+    keep_float = KEEP_FFN_DOWN_FLOAT and not options.int8_all
+    ffn_down = {(int(config.intermediate_size), int(config.hidden_size))} if keep_float else set()
     target = directory / name
     float_path = directory / f".{name}.fp32" if options.quantize == "int8" else target
     export_graph(model, float_path, max_positions=positions, max_prompt_len=positions - max_length)
@@ -330,7 +331,7 @@ def _export_and_quantize(
             slot_inputs,
             ffn_down,
             per_channel=options.per_channel,
-            activation_products=options.int8_attention,
+            activation_products=options.int8_all,
         )
         float_path.unlink()
         if options.int8_ffn_out:
@@ -384,14 +385,15 @@ def export_bundle(
     per_channel: bool = True,
     int8_ffn_out: bool = False,
     optimize: bool = False,
-    int8_attention: bool = False,
+    int8_all: bool = False,
 ) -> Manifest:
     """Export the runs into the bundle directory ``out`` (replaced atomically; nothing partial on failure).
 
     ``trim_vocab`` (implied by ``vocab_corpus`` / ``vocab_size``) keeps only the word-embedding rows the bundle's
     languages use: see :mod:`edgeadapt.export.trim`. ``adapter_dtype`` (fp32 | fp16 | int8) is how adapter
-    files store their tensors (the graph upcasts them; :mod:`edgeadapt.export.slots`); ``per_channel`` and
-    ``int8_ffn_out`` tune int8 weights; ``optimize`` saves onnxruntime's graph optimisations into the graph.
+    files store their tensors (the graph upcasts them; :mod:`edgeadapt.export.slots`); ``per_channel``,
+    ``int8_ffn_out`` and ``int8_all`` (every MatMul dynamic int8, as optimum does) tune int8 weights; ``optimize``
+    saves onnxruntime's graph optimisations into the graph.
     """
     if mode not in MODES:
         raise EdgeAdaptError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
@@ -401,7 +403,9 @@ def export_bundle(
         raise EdgeAdaptError(f"--adapter-dtype must be one of {', '.join(ADAPTER_DTYPES)}, not {adapter_dtype!r}")
     if adapter_dtype != "fp32" and mode != "externalize":
         raise EdgeAdaptError("--adapter-dtype applies to adapter files: use it with --mode externalize")
-    options = GraphOptions(quantize, per_channel, int8_ffn_out, adapter_dtype, optimize, int8_attention)
+    if int8_all and int8_ffn_out:
+        raise EdgeAdaptError("--int8-all quantises the FFN output projection dynamically: drop --int8-ffn-out")
+    options = GraphOptions(quantize, per_channel, int8_ffn_out, adapter_dtype, optimize, int8_all)
     step = on_step or (lambda message: None)
     runs = collect_runs(run_dirs, runs_root)
     source_info = read_run(runs.source)
