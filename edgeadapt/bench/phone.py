@@ -217,7 +217,6 @@ def run_phone_benchmark(
             "trimmed": timings["phone"]["first_answer_ms"]["p50"],
         },
     }
-    summary["peak_rss_bytes"] = {name: figures["peak_rss_bytes"] for name, figures in memory.items()}
     route_memory = {"plain_int8": memory["plain"]["peak_rss_bytes"], "phone": memory["phone"]["peak_rss_bytes"]}
     updates = {"trimmed": summary, "peak_rss_bytes": merged_entry(Path(out_dir), "peak_rss_bytes", route_memory)}
     merge_summary(Path(out_dir), "trimmed", updates, machine)

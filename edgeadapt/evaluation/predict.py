@@ -30,9 +30,6 @@ from edgeadapt.windows import WindowPolicy, usable_positions
 
 DEFAULT_BATCH_SIZE = 16
 
-WindowSettings = WindowPolicy
-"""How contexts are cut (the one :class:`edgeadapt.windows.WindowPolicy`)."""
-
 
 def load_tokenizer(backbone: str) -> Tokenizer:
     """The ``tokenizers.Tokenizer`` behind the backbone's Hugging Face fast tokenizer."""
@@ -57,9 +54,7 @@ def window_settings(model: PromptedQAModel, max_length: int | None, doc_stride: 
     return WindowPolicy.resolve(max_length, doc_stride, room=room, prompt_len=model.prompt_len)
 
 
-def encode_examples(
-    tokenizer: Tokenizer, examples: Sequence[QAExample], settings: WindowSettings
-) -> list[list[Window]]:
+def encode_examples(tokenizer: Tokenizer, examples: Sequence[QAExample], settings: WindowPolicy) -> list[list[Window]]:
     """The windows of every example, in order."""
     windowing = windowing_tokenizer(tokenizer, settings.max_length, settings.doc_stride)
     try:

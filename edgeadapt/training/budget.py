@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import time
 from collections.abc import Callable
@@ -88,7 +89,7 @@ def short_budget_hint(plan: BudgetPlan, wanted_steps: int = ENOUGH_SOURCE_STEPS)
     return (
         f"only {plan.steps} steps fit in {format_duration(plan.budget_seconds)} on this CPU"
         f" ({per_step:.1f} s a step): the source stage will be weak; --time-budget"
-        f" {format_duration(60 * -(-needed // 60))} fits about {wanted_steps}"
+        f" {format_duration(60 * math.ceil(needed / 60))} fits about {wanted_steps}"
     )
 
 
