@@ -37,8 +37,8 @@ def _lora(encoder: torch.nn.Module, name: str, rank: int, seed: int):
 
 def make_source_run(backbone: Path, run_dir: Path, *, rank: int = 4, seed: int = 0) -> Path:
     """A source-stage (English task) run: task LoRA + span head."""
-    torch.manual_seed(seed)  # the head's bias keeps nn.Linear's random init: seeded, so no run depends on test order
     model = PromptedQAModel(_lora(load_encoder(str(backbone)), TASK_ADAPTER, rank, seed))
+    torch.manual_seed(seed)
     torch.nn.init.normal_(model.qa_outputs.weight, std=0.5)
     info = {
         "stage": "source",
@@ -124,7 +124,6 @@ def make_full_source_run(backbone: Path, run_dir: Path, *, seed: int = 0, scale:
                 param.add_(torch.randn(param.shape, generator=generator) * scale)
     model = PromptedQAModel(encoder)
     torch.nn.init.normal_(model.qa_outputs.weight, std=0.5, generator=generator)
-    torch.nn.init.normal_(model.qa_outputs.bias, std=0.5, generator=generator)  # not the global RNG's state
     info = {
         "stage": "source",
         "lang": "en",
