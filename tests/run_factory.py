@@ -40,6 +40,7 @@ def make_source_run(backbone: Path, run_dir: Path, *, rank: int = 4, seed: int =
     model = PromptedQAModel(_lora(load_encoder(str(backbone)), TASK_ADAPTER, rank, seed))
     torch.manual_seed(seed)
     torch.nn.init.normal_(model.qa_outputs.weight, std=0.5)
+    torch.nn.init.normal_(model.qa_outputs.bias, std=0.5)  # seeded too: no run's weights depend on test order
     info = {
         "stage": "source",
         "lang": "en",
@@ -124,6 +125,7 @@ def make_full_source_run(backbone: Path, run_dir: Path, *, seed: int = 0, scale:
                 param.add_(torch.randn(param.shape, generator=generator) * scale)
     model = PromptedQAModel(encoder)
     torch.nn.init.normal_(model.qa_outputs.weight, std=0.5, generator=generator)
+    torch.nn.init.normal_(model.qa_outputs.bias, std=0.5, generator=generator)
     info = {
         "stage": "source",
         "lang": "en",
