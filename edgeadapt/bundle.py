@@ -21,9 +21,12 @@ from typing import Any
 
 from edgeadapt.errors import EdgeAdaptError
 from edgeadapt.fileio import sha256_file, write_json_atomic
+from edgeadapt.tasks import TASKS
 
 FORMAT = "edgeadapt-bundle"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+"""Version 2 added ``task`` (and ``labels``); a version-1 bundle reads as a QA bundle."""
 MANIFEST_FILE = "manifest.json"
 TOKENIZER_FILE = "tokenizer.json"
 BACKBONE_FILE = "backbone.onnx"
@@ -104,6 +107,10 @@ class Manifest:
     """How the graphs were written: ``int8`` (``per_channel``, ``ffn_out``, ``weight_bits``: 7 since the weights are
     quantised with reduce_range; absent in older bundles, which used 8; null without int8), ``optimized``,
     ``identity_in_graph`` (every graph carries ``GRAPH_BACKBONE_KEY``; absent in older bundles)."""
+    task: str = "qa"
+    """What the graphs compute: ``qa`` (outputs ``start_logits``, ``end_logits``) or ``pawsx`` (output ``logits``
+    over ``labels``, a sentence pair's classes)."""
+    labels: list[str] = field(default_factory=list)
     format: str = FORMAT
     format_version: int = FORMAT_VERSION
 
@@ -146,6 +153,8 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "source": (dict,),
     "adapter_dtype": (str,),
     "graph_options": (dict,),
+    "task": (str,),
+    "labels": (list,),
 }
 """JSON type of each manifest field (an int is never a bool, a string or a float)."""
 _ENTRY_TYPES: dict[str, tuple[type, ...]] = {
@@ -210,10 +219,10 @@ def parse_manifest(data: Any, path: Path) -> Manifest:
     version = data.get("format_version")
     if type(version) is not int:
         raise _fail(path, f"format_version {version!r} is not an integer")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise EdgeAdaptError(
             f"bundle {path.parent} has format version {version}, this edgeadapt reads"
-            f" {FORMAT_VERSION}: re-export it or upgrade edgeadapt"
+            f" {', '.join(map(str, READABLE_VERSIONS))}: re-export it or upgrade edgeadapt"
         )
     _check_structure(data, path)
     try:
@@ -231,6 +240,8 @@ def validate(manifest: Manifest, path: Path) -> None:
         raise _fail(path, f"unknown mode {manifest.mode!r} or quantization {manifest.quantization!r}")
     if manifest.adapter_dtype not in ADAPTER_DTYPES:
         raise _fail(path, f"unknown adapter dtype {manifest.adapter_dtype!r}")
+    if manifest.task not in TASKS or (manifest.task != "qa" and len(manifest.labels) != 2):
+        raise _fail(path, f"unknown task {manifest.task!r} or labels {manifest.labels!r}")
     if manifest.max_length < 8 or manifest.max_length > manifest.max_positions:
         raise _fail(path, f"max_length {manifest.max_length} outside [8, {manifest.max_positions}]")
     if not 0 <= manifest.stride < manifest.max_length // 2:

@@ -112,3 +112,30 @@ def write_tiny_data(root: Path) -> Path:
     (flores / "eng_Latn.dev").write_text("\n".join(s for s, _ in FLORES) + "\n", encoding="utf-8")
     (flores / "yor_Latn.dev").write_text("\n".join(t for _, t in FLORES) + "\n", encoding="utf-8")
     return root
+
+
+def tiny_pawsx_rows() -> list[tuple[str, str, int]]:
+    """Sentence pairs in the tiny vocabulary: a paraphrase (1) keeps the words of a sentence with two of them
+    swapped; a non-paraphrase (0) pairs two different sentences."""
+    from tiny import CORPUS
+
+    sentences = [s for s in CORPUS[:10] if len(s.split()) > 4]
+    rows = []
+    for i, sentence in enumerate(sentences):
+        words = sentence.split()
+        swapped = words[:]
+        swapped[1], swapped[2] = swapped[2], swapped[1]
+        rows.append((sentence, " ".join(swapped), 1))
+        rows.append((sentence, sentences[(i + 3) % len(sentences)], 0))
+    return rows
+
+
+def write_tiny_pawsx(root: Path, lang: str, split: str = "dev") -> Path:
+    """Write ``pawsx/<lang>/<split>.tsv`` (PAWS-X's TSV with header) under ``root`` and return the file."""
+    folder = root / "pawsx" / lang
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = ["id\tsentence1\tsentence2\tlabel"]
+    lines += [f"{i}\t{a}\t{b}\t{label}" for i, (a, b, label) in enumerate(tiny_pawsx_rows(), start=1)]
+    path = folder / f"{split}.tsv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

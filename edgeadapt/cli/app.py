@@ -8,7 +8,7 @@ import sys
 import typer
 
 from edgeadapt import __version__
-from edgeadapt.cli import ask, backbone, bench, data, evaluate, export, train, web
+from edgeadapt.cli import ask, backbone, bench, classify, data, evaluate, export, train, web
 from edgeadapt.errors import EdgeAdaptError
 
 app = typer.Typer(
@@ -47,6 +47,7 @@ app.command("train")(train.train)
 app.command("eval")(evaluate.evaluate)
 app.command("export")(export.export)
 app.command("ask")(ask.ask)
+app.command("classify")(classify.classify)
 app.command("web")(web.web)
 app.command("serve-web")(web.serve_web)
 app.add_typer(bench.app, name="bench")

@@ -62,7 +62,9 @@ def evaluate(
     workdir: str | None = WorkdirOption,
 ) -> None:
     """Evaluate trained runs on QA datasets: exact match and F1 in percent (SQuAD v1.1 normalisation for
-    English answers, MLQA's for other languages); with several --run, also their stability (0 to 1).
+    English answers, MLQA's for other languages); with several --run, also their stability (0 to 1). Runs of
+    --task pawsx are scored on sentence-pair sets (pawsx:de:test): accuracy and macro F1, stability with accuracy
+    in place of F1.
 
     Examples:
 
@@ -77,6 +79,8 @@ def evaluate(
       edgeadapt eval --run sw --data tydiqa:sw:dev --json --out results.json
 
       edgeadapt eval --bundle edgeadapt-work/export --data afriqa:yo:test --data tydiqa:sw:dev   (onnxruntime only)
+
+      edgeadapt eval --run edgeadapt-work/runs/pawsx/de --data pawsx:de:test --zero-shot   (paraphrase accuracy)
     """
     from edgeadapt.errors import EdgeAdaptError
 
@@ -131,6 +135,10 @@ def _show(report, out: str | None, json_output: bool) -> None:
 
 
 def _results_table(report) -> Table:
+    from edgeadapt.evaluation.pairs import PairEvalRow
+
+    if report.rows and isinstance(report.rows[0], PairEvalRow):
+        return _pairs_table(report)
     table = Table(title="edgeadapt eval")
     for name in ("run", "dataset", "EM", "F1", "count", "seconds"):
         table.add_column(name, justify="left" if name in ("run", "dataset") else "right")
@@ -144,6 +152,19 @@ def _results_table(report) -> Table:
             str(row.count),
             f"{row.seconds:.1f}",
         )
+    return table
+
+
+def _pairs_table(report) -> Table:
+    table = Table(title="edgeadapt eval (sentence pairs)")
+    for name in ("run", "dataset", "accuracy", "macro F1", "count", "seconds"):
+        table.add_column(name, justify="left" if name in ("run", "dataset") else "right")
+    for row in report.rows:
+        kind = "zero-shot" if row.zero_shot else row.stage
+        table.add_row(
+            f"{row.run_lang} ({kind})", row.dataset, f"{row.accuracy:.2f}", f"{row.macro_f1:.2f}", str(row.count),
+            f"{row.seconds:.1f}",
+        )  # fmt: skip
     return table
 
 

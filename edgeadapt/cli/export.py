@@ -25,7 +25,9 @@ HELP = (
     "  edgeadapt export --trim-vocab                    # only the embedding rows the bundle's languages use\n\n"
     "  edgeadapt export --vocab-corpus faq.txt --vocab-size 30000   # plus the pieces of faq.txt, 30k rows at most\n\n"
     "  edgeadapt export --trim-vocab --int8-ffn-out --adapter-dtype fp16 --optimize --mobile   # phone-size bundle\n\n"
-    "  edgeadapt export --web          # + a static site answering offline in a phone's browser (<out>-web)"
+    "  edgeadapt export --web          # + a static site answering offline in a phone's browser (<out>-web)\n\n"
+    "  edgeadapt export --task pawsx   # the paraphrase classifier: runs/pawsx -> <workdir>/export-pawsx\n\n"
+    "A bundle holds one task: its manifest says which (task: qa | pawsx, with the pair labels)."
 )
 
 
@@ -33,7 +35,12 @@ def export(
     runs: list[Path] = typer.Option(
         [], "--runs", help="Run directory to export, repeatable (default: every run in <workdir>/runs)."
     ),
-    out: Path | None = typer.Option(None, "--out", "-o", help="Bundle directory (default: <workdir>/export)."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Bundle directory (default: <workdir>/export, <workdir>/export-<task> for others)."
+    ),
+    task: str = typer.Option(
+        "qa", "--task", help="qa, or pawsx: export the runs of that task (<workdir>/runs/pawsx for pawsx)."
+    ),
     quantize: str = typer.Option("int8", "--quantize", "-q", help="none | int8 (dynamic, backbone weights only)."),
     mode: str = typer.Option(
         "externalize", "--mode", help="externalize (one backbone + adapter files) | merge (one graph per language)."
@@ -100,16 +107,22 @@ def export(
     workdir: Path | None = WorkdirOption,
 ) -> None:
     from edgeadapt.bundle import graph_bytes
+    from edgeadapt.errors import EdgeAdaptError
     from edgeadapt.export.pipeline import export_bundle
     from edgeadapt.paths import export_dir, runs_dir
+    from edgeadapt.tasks import QA, check_task, runs_subdir
 
-    target = out or export_dir(workdir)
+    check_task(task)
+    if web and task != QA:
+        raise EdgeAdaptError("--web builds the question-answering page: it takes --task qa bundles only")
+    default_out = export_dir(workdir) if task == QA else export_dir(workdir).with_name(f"export-{task}")
+    target = out or default_out
     adapter_dtype = adapter_dtype or ("fp16" if web else "fp32")
     trim_vocab = trim_vocab or web
     with console.status("exporting...") as status:
         manifest = export_bundle(
             list(runs) or None,
-            runs_dir(workdir),
+            runs_dir(workdir) / runs_subdir(task),
             target,
             quantize=quantize,
             mode=mode,

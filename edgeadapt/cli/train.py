@@ -24,6 +24,10 @@ HELP = (
     "With no flags: the source stage for 25 minutes (--time-budget; scored on TyDi QA English dev as it goes, the"
     f" best weights kept), then Yoruba ({_D.batch_size} x {_D.max_length} tokens, 140 steps): about 40 minutes on 2"
     " CPU cores.\n\n"
+    "--task pawsx trains sentence-pair paraphrase classification (PAWS-X TSV) the same way, into"
+    " <workdir>/runs/pawsx/<lang>: a pair head on the mean of the last hidden states, 128-token pairs. --lang en"
+    " is then its task stage (on whatever pairs --train-data names: PAWS-X English train when you have it) and any"
+    " other language its language stage.\n\n"
     """Examples:
 
   edgeadapt train                                  # English source stage + Yoruba
@@ -40,6 +44,10 @@ HELP = (
 
   edgeadapt train --lang yo --max-steps 20 --resume   # continue after Ctrl-C
 
+  edgeadapt train --lang en --task pawsx --train-data "pawsx:de:dev[:1000]" --epochs 3   # paraphrase task stage
+
+  edgeadapt train --lang de --task pawsx --train-data "pawsx:de:dev[1000:]" --synthetic-ratio 0   # its language
+
   torchrun --standalone --nproc_per_node 2 -m edgeadapt train --lang yo   # data-parallel, CPU or GPU
 
   accelerate launch --multi_gpu --num_processes 2 -m edgeadapt train --lang yo
@@ -49,11 +57,17 @@ HELP = (
 
 def train(
     lang: str = typer.Option("yo", "--lang", "-l", help="Language to train: en (source stage) or any other code."),
+    task: str = typer.Option(
+        "qa", "--task", help="qa (extractive question answering) or pawsx (sentence-pair paraphrase classification)."
+    ),
     backbone: str | None = typer.Option(
         None, "--backbone", help="HF folder, cached name or hub name (default: multilingual-e5-small)."
     ),
     train_data: list[str] = typer.Option(
-        [], "--train-data", help="QA training data spec, repeatable (e.g. afriqa:yo:train) (default: per language)."
+        [],
+        "--train-data",
+        help="Training data spec, repeatable (e.g. afriqa:yo:train; pawsx:de:dev[:1000] for a row range)"
+        " (default: per language).",
     ),
     parallel_data: list[str] = typer.Option(
         [], "--parallel-data", help="Parallel data spec, repeatable (e.g. flores200:yo:dev) (default: per language)."
@@ -151,7 +165,9 @@ def train(
         " 1e-3 language adapter, 5e-5 --adapter full).",
     ),
     batch_size: int = typer.Option(_D.batch_size, "--batch-size", help="Global batch size (split over processes)."),
-    max_length: int = typer.Option(_D.max_length, "--max-length", help="Tokens per window."),
+    max_length: int | None = typer.Option(
+        None, "--max-length", help="Tokens per window (default: 256 for QA, 128 for sentence pairs)."
+    ),
     doc_stride: int | None = typer.Option(
         None,
         "--doc-stride",
@@ -169,6 +185,7 @@ def train(
 ) -> None:
     """Adapt the backbone to a language (see the examples below)."""
     from edgeadapt import paths
+    from edgeadapt.tasks import check_task, runs_subdir
     from edgeadapt.training.budget import parse_duration
     from edgeadapt.training.loop import TrainingInterrupted
     from edgeadapt.training.stages import train as run_training
@@ -176,6 +193,7 @@ def train(
     source = lang.strip().lower() in ("en", "eng", "english")
     config = TrainConfig(
         lang=lang,
+        task=check_task(task),
         backbone=backbone,
         train_data=list(train_data),
         parallel_data=list(parallel_data),
@@ -210,7 +228,8 @@ def train(
         seed=seed,
         save_every=save_every,
     )
-    run_dir = out if out is not None else (paths.runs_dir(workdir) / run_name if run_name else None)
+    runs = paths.runs_dir(workdir) / runs_subdir(config.task)
+    run_dir = out if out is not None else (runs / run_name if run_name else None)
     try:
         results = run_training(
             config, workdir=workdir, data_dir=data_dir, run_dir=run_dir, source_dir=source_run, resume=resume,

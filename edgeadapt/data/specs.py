@@ -24,7 +24,8 @@ maps it to the dataset's own naming, so ``tydiqa:sw:dev`` is ``tydiqa:swahili:de
 a known format can be named by path: ``squad:/data/mlqa.de.json``, ``afriqa:/x/gold.hau.test.json``,
 ``flores200:/x/hau_Latn.dev`` (paired with ``eng_Latn.dev`` beside it), ``pawsx:/x/dev.tsv``,
 ``file:/x/any.json`` (format detected from the content). Append ``@LANG`` to a path to set the
-language (``file:/x/q.json@ha``); otherwise it is guessed from the file name.
+language (``file:/x/q.json@ha``); otherwise it is guessed from the file name. A ``[first:stop]`` suffix keeps
+a range of examples in file order (``pawsx:de:dev[:1000]`` trains, ``pawsx:de:dev[1000:]`` holds out the rest).
 
 Files missing from the data directory but present in the repository's ``samples/data`` are read
 from there with one warning: the samples are illustrative, written for this project.
@@ -35,7 +36,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from edgeadapt import paths
@@ -163,11 +164,36 @@ class DatasetSpec:
     split: str
     path: Path | None = None
     format: str | None = None
+    rows: tuple[int | None, int | None] | None = None
+    """``[first:stop]`` suffix of the spec: only those examples, in file order (None: all)."""
 
     def __str__(self) -> str:
+        suffix = "" if self.rows is None else f"[{_bound(self.rows[0])}:{_bound(self.rows[1])}]"
         if self.path is not None:
-            return f"{self.name}:{self.path}@{self.lang}"
-        return f"{self.name}:{self.lang}:{self.split}"
+            return f"{self.name}:{self.path}@{self.lang}{suffix}"
+        return f"{self.name}:{self.lang}:{self.split}{suffix}"
+
+    def take(self, items: list) -> list:
+        """The examples the spec's row range selects (all without one)."""
+        return items if self.rows is None else items[self.rows[0] : self.rows[1]]
+
+
+def _bound(value: int | None) -> str:
+    return "" if value is None else str(value)
+
+
+ROW_RANGE = re.compile(r"\[\s*(-?\d*)\s*:\s*(-?\d*)\s*\]$")
+
+
+def _split_rows(spec: str) -> tuple[str, tuple[int | None, int | None] | None]:
+    """``pawsx:de:dev[:1000]`` -> (``pawsx:de:dev``, (None, 1000)); a spec without a range -> (spec, None)."""
+    match = ROW_RANGE.search(spec)
+    if match is None:
+        if spec.endswith("]") and "[" in spec:
+            raise EdgeAdaptError(f"bad row range in {spec!r}: write [first:stop] with whole numbers, e.g. [:1000]")
+        return spec, None
+    first, stop = (int(group) if group else None for group in match.groups())
+    return spec[: match.start()].rstrip(), (first, stop)
 
 
 # ----------------------------------------------------------------------------- data directory
@@ -328,8 +354,11 @@ def dataset_lang(info: DatasetInfo, code: str, data_dir: str | os.PathLike | Non
 
 
 def parse_spec(spec: str, data_dir: str | os.PathLike | None = None) -> DatasetSpec:
-    """Parse ``name:lang[:split]`` (or ``name:PATH[@lang]``, or a bare file path) into a :class:`DatasetSpec`."""
-    spec = str(spec).strip()
+    """Parse ``name:lang[:split]`` (or ``name:PATH[@lang]``, or a bare file path) into a :class:`DatasetSpec`; a
+    ``[first:stop]`` suffix keeps only those examples (``pawsx:de:dev[:1000]``, ``pawsx:de:dev[1000:]``)."""
+    spec, rows = _split_rows(str(spec).strip())
+    if rows is not None:
+        return replace(parse_spec(spec, data_dir), rows=rows)
     name, sep, rest = spec.partition(":")
     if not sep:
         if _looks_like_path(spec) and Path(spec).is_file():
@@ -381,6 +410,11 @@ def _kind_of(spec: DatasetSpec) -> str:
     return DATASETS[spec.name].kind
 
 
+def dataset_kind(spec: str | DatasetSpec, data_dir: str | os.PathLike | None = None) -> str:
+    """What a spec holds: ``qa``, ``parallel`` or ``pairs`` (labelled sentence pairs)."""
+    return _kind_of(_as_spec(spec, data_dir))
+
+
 def _check_kind(spec: DatasetSpec, wanted: str, loader: str) -> None:
     kind = _kind_of(spec)
     if kind != wanted:
@@ -398,8 +432,8 @@ def load_qa(spec: str | DatasetSpec, data_dir: str | os.PathLike | None = None) 
     path = spec_file(spec, data_dir)
     fmt = spec.format or DATASETS[spec.name].format
     if fmt == "afriqa":
-        return readers.read_afriqa_gold(path, spec.lang)
-    return readers.read_squad(path, spec.lang)
+        return spec.take(readers.read_afriqa_gold(path, spec.lang))
+    return spec.take(readers.read_squad(path, spec.lang))
 
 
 def load_parallel(spec: str | DatasetSpec, data_dir: str | os.PathLike | None = None) -> list[ParallelPair]:
@@ -409,7 +443,7 @@ def load_parallel(spec: str | DatasetSpec, data_dir: str | os.PathLike | None = 
     path = spec_file(spec, data_dir)
     fmt = spec.format or DATASETS[spec.name].format
     if fmt == "afriqa-queries":
-        return readers.read_afriqa_queries(path, spec.lang, source_lang=readers.afriqa_pivot(path))
+        return spec.take(readers.read_afriqa_queries(path, spec.lang, source_lang=readers.afriqa_pivot(path)))
     source_name = f"{FLORES_SOURCE}{''.join(path.suffixes)}"
     source = path.with_name(source_name)
     if not source.is_file() and spec.path is None:
@@ -417,7 +451,7 @@ def load_parallel(spec: str | DatasetSpec, data_dir: str | os.PathLike | None = 
         source = find_data_file(info.relative(FLORES_SOURCE, spec.split), data_dir) or source
     if not source.is_file():
         raise EdgeAdaptError(f"{path} has no English side: {source} not found (FLORES files pair with {FLORES_SOURCE})")
-    return readers.read_aligned_lines(source, path, FLORES_SOURCE, spec.lang)
+    return spec.take(readers.read_aligned_lines(source, path, FLORES_SOURCE, spec.lang))
 
 
 def load_sentence_pairs(
@@ -426,7 +460,7 @@ def load_sentence_pairs(
     """Labelled sentence pairs (PAWS-X), e.g. ``pawsx:de:dev``."""
     spec = _as_spec(spec, data_dir)
     _check_kind(spec, "pairs", "load_sentence_pairs")
-    return readers.read_pawsx_tsv(spec_file(spec, data_dir), spec.lang)
+    return spec.take(readers.read_pawsx_tsv(spec_file(spec, data_dir), spec.lang))
 
 
 # ----------------------------------------------------------------------------- defaults per language

@@ -14,7 +14,15 @@ from pathlib import Path
 from edgeadapt.bench.machine import int8_cpu_flags
 from edgeadapt.errors import EdgeAdaptError
 from edgeadapt.evaluation.metrics import score
-from edgeadapt.evaluation.runner import EvalReport, EvalRow, answer_language, load_datasets, question_language
+from edgeadapt.evaluation.runner import (
+    EvalReport,
+    EvalRow,
+    answer_language,
+    check_dataset_task,
+    load_datasets,
+    load_pair_datasets,
+    question_language,
+)
 
 
 def bundle_language(requested: str | None, question_lang: str, languages: list[str], bundle: Path) -> str:
@@ -40,16 +48,17 @@ def evaluate_bundle(
     threads: int = 0,
 ) -> EvalReport:
     """EM/F1 of ``bundle`` (through :class:`~edgeadapt.runtime.QAEngine`) on every dataset."""
-    import onnxruntime
-
     from edgeadapt.runtime.engine import DEFAULT_BATCH, QAEngine
 
     if not datasets:
         raise EdgeAdaptError("no dataset given: pass --data <spec>, e.g. --data afriqa:yo:test")
     bundle = Path(bundle)
     engine = QAEngine(bundle, batch_size=batch_size or DEFAULT_BATCH, threads=threads)
-    examples = load_datasets(datasets, data_dir, max_examples)
     manifest = engine.manifest
+    check_dataset_task(datasets, [manifest.task], data_dir)
+    if manifest.task != "qa":
+        return _evaluate_pair_bundle(engine, bundle, datasets, lang, data_dir, max_examples)
+    examples = load_datasets(datasets, data_dir, max_examples)
     report = EvalReport(rows=[], settings={"max_length": manifest.max_length, "doc_stride": manifest.stride})
     asked: dict[str, str] = {}
     for spec, items in examples.items():
@@ -75,7 +84,15 @@ def evaluate_bundle(
                 seconds=round(seconds, 3),
             )
         )
-    report.settings |= {
+    report.settings |= _settings(engine, bundle, asked, max_examples)
+    return report
+
+
+def _settings(engine, bundle: Path, asked: dict[str, str], max_examples: int | None) -> dict:
+    import onnxruntime
+
+    manifest = engine.manifest
+    return {
         "bundle": str(bundle),
         "mode": manifest.mode,
         "quantization": manifest.quantization,
@@ -86,4 +103,29 @@ def evaluate_bundle(
         "onnxruntime": onnxruntime.__version__,
         "cpu_flags": int8_cpu_flags(),
     }
+
+
+def _evaluate_pair_bundle(engine, bundle: Path, datasets: list[str], lang, data_dir, max_examples) -> EvalReport:
+    """Accuracy and macro F1 of a sentence-pair bundle (``engine.classify`` on every pair)."""
+    from edgeadapt.evaluation.pairs import PairEvalRow, pair_scores
+
+    examples = load_pair_datasets(datasets, data_dir, max_examples)
+    report = EvalReport(rows=[], settings={"max_length": engine.manifest.max_length, "task": engine.manifest.task})
+    asked: dict[str, str] = {}
+    index = {label: i for i, label in enumerate(engine.manifest.labels)}
+    for spec, pairs in examples.items():
+        chosen = bundle_language(lang, str(pairs[0].lang), engine.languages, bundle)
+        asked[spec] = chosen
+        began = time.perf_counter()
+        predicted = [index[engine.classify(p.sentence1, p.sentence2, chosen).label] for p in pairs]
+        seconds = time.perf_counter() - began
+        accuracy, macro_f1 = pair_scores(predicted, [p.label for p in pairs])
+        report.rows.append(
+            PairEvalRow(
+                run=str(bundle), run_lang=chosen, stage="bundle", zero_shot=False, dataset=spec,
+                lang=str(pairs[0].lang), accuracy=round(accuracy, 4), macro_f1=round(macro_f1, 4), count=len(pairs),
+                seconds=round(seconds, 3),
+            )
+        )  # fmt: skip
+    report.settings |= _settings(engine, bundle, asked, max_examples)
     return report

@@ -56,7 +56,7 @@ class EvalRow:
 class EvalReport:
     """Every row, the stability per dataset (two runs or more), and the settings used."""
 
-    rows: list[EvalRow]
+    rows: list  # EvalRow (QA) or evaluation.pairs.PairEvalRow (sentence pairs)
     stability: dict[str, Stability] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
 
@@ -184,7 +184,7 @@ def evaluate_runs(
 ) -> EvalReport:
     """Evaluate every run on every dataset; with two runs or more, also their stability per dataset."""
     from edgeadapt.evaluation.predict import load_tokenizer, predict, resolve_device, window_settings
-    from edgeadapt.training.runs import load_run_model
+    from edgeadapt.training.runs import load_run_model, run_task
 
     if not runs:
         raise EdgeAdaptError("no run given: pass --run <dir or language>, e.g. --run yo")
@@ -196,6 +196,11 @@ def evaluate_runs(
         backbone = resolve_backbone(backbone)
     torch_device = resolve_device(device)
     to_evaluate = runs_to_evaluate([resolve_run_dir(value, workdir) for value in runs], zero_shot)
+    if check_dataset_task(datasets, [run_task(run.info) for run in to_evaluate], data_dir) != "qa":
+        return evaluate_pair_runs(
+            to_evaluate, datasets, backbone=backbone, data_dir=data_dir, max_examples=max_examples,
+            max_length=max_length, batch_size=batch_size, device=torch_device,
+        )  # fmt: skip
     examples = load_datasets(datasets, data_dir, max_examples)
     langs = {spec: answer_language(items) for spec, items in examples.items()}
     report = EvalReport(rows=[], settings={"max_length": max_length, "doc_stride": doc_stride})
@@ -247,4 +252,87 @@ def evaluate_runs(
         if len(runs_predictions) >= 2:
             f1s = [row.f1 for row in report.rows if row.dataset == spec and not row.zero_shot]
             report.stability[spec] = stability(runs_predictions, langs[spec], f1s)
+    return report
+
+
+def check_dataset_task(datasets: list[str], tasks: list[str], data_dir: str | os.PathLike | None) -> str:
+    """The task that every dataset and every run (``tasks``) share: ``qa`` for QA data, the runs' pair task for
+    sentence-pair data; a one-line error when they do not match."""
+    from edgeadapt.data.specs import dataset_kind
+
+    kinds = {spec: dataset_kind(spec, data_dir) for spec in datasets}
+    wrong = sorted(spec for spec, kind in kinds.items() if kind not in ("qa", "pairs"))
+    if wrong:
+        raise EdgeAdaptError(f"--data {wrong[0]} is {kinds[wrong[0]]} data: eval scores QA or sentence-pair sets")
+    if len(set(kinds.values())) > 1:
+        raise EdgeAdaptError("--data mixes QA and sentence-pair sets: score them in separate commands")
+    kind = next(iter(kinds.values()))
+    for task in set(tasks):
+        if (kind == "qa") != (task == "qa"):
+            what = "QA" if kind == "qa" else "sentence-pair"
+            raise EdgeAdaptError(
+                f"the run(s) learned the task '{task}' but --data names {what} sets: pick matching ones"
+            )
+    return "qa" if kind == "qa" else (tasks[0] if tasks else "pawsx")
+
+
+def load_pair_datasets(specs: list[str], data_dir, max_examples: int | None) -> dict[str, list]:
+    """The labelled pairs of every spec (the first ``max_examples`` of each when given)."""
+    from edgeadapt.data.specs import load_sentence_pairs
+
+    if max_examples is not None and max_examples < 1:
+        raise EdgeAdaptError(f"--max-examples {max_examples} must be at least 1")
+    datasets = {}
+    for spec in specs:
+        pairs = load_sentence_pairs(spec, data_dir)
+        if not pairs:
+            raise EdgeAdaptError(f"dataset {spec} holds no sentence pairs")
+        datasets[spec] = pairs[:max_examples] if max_examples else pairs
+    return datasets
+
+
+def evaluate_pair_runs(
+    to_evaluate: list[RunToEvaluate],
+    datasets: list[str],
+    *,
+    backbone: str | None,
+    data_dir,
+    max_examples: int | None,
+    max_length: int | None,
+    batch_size: int,
+    device,
+) -> EvalReport:
+    """Accuracy and macro F1 of sentence-pair runs on every dataset; with two runs or more, their stability."""
+    from edgeadapt.evaluation.pairs import PairEvalRow, score_run_on_pairs
+    from edgeadapt.evaluation.predict import load_tokenizer
+    from edgeadapt.training.runs import load_run_model
+
+    examples = load_pair_datasets(datasets, data_dir, max_examples)
+    report = EvalReport(rows=[], settings={})
+    predictions: dict[str, list[dict[str, str]]] = {spec: [] for spec in examples}
+    for run in to_evaluate:
+        model = load_run_model(run.path, _backbone_for(run, backbone))
+        tokenizer = load_tokenizer(backbone or run.info["backbone"]["path"])
+        length = max_length or recorded_windows(run.info, None, None)[0] or 128
+        report.settings["max_length"] = length
+        for spec, items in examples.items():
+            labels, accuracy, macro_f1, seconds = score_run_on_pairs(
+                model, tokenizer, spec, items, max_length=length, batch_size=batch_size, device=device
+            )
+            report.rows.append(
+                PairEvalRow(
+                    run=str(run.path), run_lang=str(run.info["lang"]), stage=str(run.info["stage"]),
+                    zero_shot=run.zero_shot, dataset=spec, lang=str(items[0].lang), accuracy=round(accuracy, 4),
+                    macro_f1=round(macro_f1, 4), count=len(items), seconds=round(seconds, 3),
+                )
+            )  # fmt: skip
+            if not run.zero_shot:
+                predictions[spec].append({e.id: str(label) for e, label in zip(items, labels, strict=True)})
+        del model
+    report.settings |= {"max_examples": max_examples, "batch_size": batch_size, "device": str(device)}
+    report.settings |= {"backbone": backbone, "task": "pawsx"}
+    for spec, runs_predictions in predictions.items():
+        if len(runs_predictions) >= 2:
+            accuracies = [row.accuracy for row in report.rows if row.dataset == spec and not row.zero_shot]
+            report.stability[spec] = stability(runs_predictions, None, accuracies)
     return report

@@ -20,11 +20,13 @@ import torch
 from onnx import numpy_helper
 from torch import nn
 
-from edgeadapt.training.model import PromptPlacement, prepend_prompt
+from edgeadapt.training.model import PromptPlacement, masked_mean, prepend_prompt
 
 PROMPT_INPUT = "soft_prompt"
 GRAPH_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 GRAPH_OUTPUTS = ("start_logits", "end_logits")
+PAIR_OUTPUTS = ("logits",)
+"""A sentence-pair graph's output: label logits ``[batch, 2]`` (``edgeadapt.tasks.PAIR_LABELS``)."""
 OPSET = 18
 
 
@@ -90,9 +92,11 @@ class ExportableQA(nn.Module):
         slots: list[LoraSlot],
         fixed_prompt: torch.Tensor | None,
         prompt_positions: str = "tail",
+        task: str = "qa",
     ):
         super().__init__()
         self.encoder = encoder
+        self.task = task
         self.placement = PromptPlacement.of(encoder, prompt_positions)
         self.head = head
         self.slots = list(slots)
@@ -117,7 +121,7 @@ class ExportableQA(nn.Module):
         token_type_ids: torch.Tensor,
         prompt: torch.Tensor | None = None,
         loras: list[torch.Tensor] | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, ...]:
         if prompt is None:
             prompt = self.fixed_prompt
         for layer in self.slot_layers:
@@ -127,9 +131,12 @@ class ExportableQA(nn.Module):
                 layer.branches.append((loras[2 * index], loras[2 * index + 1]))
         embeds = self.encoder.get_input_embeddings()(input_ids)
         hidden = self.encoder(**prepend_prompt(embeds, attention_mask, token_type_ids, prompt, self.placement))
-        logits = self.head(hidden.last_hidden_state[:, prompt.shape[0] :])
+        text = hidden.last_hidden_state[:, prompt.shape[0] :]
         for layer in self.slot_layers:
             layer.branches = []
+        if self.task != "qa":  # sentence pairs: label logits of the mean over the real tokens
+            return (self.head(masked_mean(text, attention_mask)),)
+        logits = self.head(text)
         return logits[..., 0], logits[..., 1]
 
 
@@ -193,7 +200,11 @@ def export_graph(model: ExportableQA, path: Path, *, max_positions: int, max_pro
         logging.getLogger("torch").setLevel(logging.ERROR)
         program = torch.export.export(model, args, dynamic_shapes=shapes, strict=False)
         onnx_program = torch.onnx.export(
-            program, input_names=names, output_names=list(GRAPH_OUTPUTS), opset_version=OPSET, verbose=False
+            program,
+            input_names=names,
+            output_names=list(GRAPH_OUTPUTS if model.task == "qa" else PAIR_OUTPUTS),
+            opset_version=OPSET,
+            verbose=False,
         )
     proto = onnx_program.model_proto
     if externalized:

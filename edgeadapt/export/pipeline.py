@@ -52,6 +52,7 @@ from edgeadapt.export.trim import (
     trim_encoder_embeddings,
 )
 from edgeadapt.fileio import atomic_dir, sha256_file
+from edgeadapt.tasks import PAIR_LABELS, QA
 from edgeadapt.training.bottleneck import bottleneck_layers
 from edgeadapt.training.model import PromptedQAModel
 from edgeadapt.training.runs import (
@@ -60,6 +61,7 @@ from edgeadapt.training.runs import (
     is_full_finetune,
     load_run_model,
     read_run,
+    run_task,
     source_run_dir,
     task_weights_file,
 )
@@ -131,6 +133,11 @@ def collect_runs(run_dirs: list[Path] | None, runs_root: Path) -> RunSet:
             log.warning("warning: leaving out %s: an unfinished run (interrupted, or still training)", run)
     sources: set[Path] = set()
     targets: dict[str, Path] = {}
+    tasks = {run_task(read_run(run)) for run in candidates}
+    if len(tasks) > 1:
+        raise EdgeAdaptError(
+            f"the runs learned different tasks ({', '.join(sorted(tasks))}): export one task at a time"
+        )
     for run in candidates:
         info = read_run(run)
         if info["stage"] == "source":
@@ -409,6 +416,9 @@ def export_bundle(
     step = on_step or (lambda message: None)
     runs = collect_runs(run_dirs, runs_root)
     source_info = read_run(runs.source)
+    task = run_task(source_info)
+    if max_length is None and task != QA:
+        max_length = int(source_info["config"]["max_length"])  # sentence pairs: the window they were trained on
     backbone_path = source_info["backbone"]["path"]
     keep = [runs_root, runs.source, *runs.targets.values()]
     out = check_out_dir(out, keep + ([Path(backbone_path)] if Path(backbone_path).exists() else []))
@@ -442,7 +452,9 @@ def export_bundle(
             (tmp / TOKENIZER_FILE).write_text(vocabulary.tokenizer_json, encoding="utf-8")
         if mode == "externalize":
             step(f"exporting {BACKBONE_FILE} ({len(slots)} adapter slots + soft prompt, {quantize})")
-            graph = ExportableQA(base, base_model.qa_outputs, slots, fixed_prompt=None, prompt_positions=scheme)
+            graph = ExportableQA(
+                base, base_model.qa_outputs, slots, fixed_prompt=None, prompt_positions=scheme, task=task
+            )
             _export_and_quantize(graph, tmp, BACKBONE_FILE, options, positions, max_length, _slot_names(slots))
             stamp_graph(tmp / BACKBONE_FILE, identity)
             languages[SOURCE_LANG] = LanguageEntry(prompt_len=0, rank=0, run=str(runs.source))
@@ -461,7 +473,7 @@ def export_bundle(
         else:
             step(f"exporting {SOURCE_LANG}.onnx ({quantize})")
             empty = torch.zeros(0, config.hidden_size)
-            graph = ExportableQA(base, base_model.qa_outputs, [], fixed_prompt=empty)
+            graph = ExportableQA(base, base_model.qa_outputs, [], fixed_prompt=empty, task=task)
             _export_and_quantize(graph, tmp, f"{SOURCE_LANG}.onnx", options, positions, max_length, set())
             stamp_graph(tmp / f"{SOURCE_LANG}.onnx", identity, SOURCE_LANG)
             languages[SOURCE_LANG] = LanguageEntry(
@@ -494,6 +506,8 @@ def export_bundle(
             backbone=BACKBONE_FILE if mode == "externalize" else None,
             slots=slot_shapes(_slot_shapes(config.hidden_size, slots), adapter_dtype) if mode == "externalize" else {},
             adapter_dtype=adapter_dtype,
+            task=task,
+            labels=[] if task == QA else list(PAIR_LABELS),
             graph_options={
                 **options.record(),
                 "identity_in_graph": True,
@@ -553,5 +567,7 @@ def _export_merged(model: PromptedQAModel, path: Path, options: GraphOptions, po
     a branch with constant weights), soft prompt baked in as a constant."""
     prompt = model.prompt.detach() if model.prompt is not None else torch.zeros(0, model.hidden_size)
     encoder = merge_language_lora(model)
-    graph = ExportableQA(encoder, model.qa_outputs, [], fixed_prompt=prompt, prompt_positions=model.prompt_positions)
+    graph = ExportableQA(
+        encoder, model.qa_outputs, [], fixed_prompt=prompt, prompt_positions=model.prompt_positions, task=model.task
+    )
     _export_and_quantize(graph, path.parent, path.name, options, positions, max_length, set())

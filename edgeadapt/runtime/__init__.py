@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from edgeadapt.runtime.engine import Answer, QAEngine
+    from edgeadapt.runtime.engine import Answer, PairLabel, QAEngine
 
-__all__ = ["Answer", "QAEngine"]
+__all__ = ["Answer", "PairLabel", "QAEngine"]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,4 +1,5 @@
-"""Offline extractive QA over an exported bundle: onnxruntime + tokenizers + numpy, never torch.
+"""Offline extractive QA (and, for a ``pawsx`` bundle, sentence-pair classification) over an exported bundle:
+onnxruntime + tokenizers + numpy, never torch.
 
 Externalize bundles: ONE backbone session; each language is an ``ort.LoraAdapter`` (soft prompt + LoRA
 tensors, memory-mapped) made active per call through its own ``ort.RunOptions``, so languages switch per call
@@ -29,7 +30,14 @@ from edgeadapt.bundle import (
     verify_graph,
 )
 from edgeadapt.errors import EdgeAdaptError
-from edgeadapt.runtime.features import Window, cut_into_windows, encode_windows, pad_batch, pad_token_id
+from edgeadapt.runtime.features import (
+    Window,
+    cut_into_windows,
+    encode_pair,
+    encode_windows,
+    pad_batch,
+    pad_token_id,
+)
 from edgeadapt.runtime.spans import Span, best_span
 
 DEFAULT_BATCH = 1
@@ -45,6 +53,17 @@ class Answer(Span):
 
     lang: str = ""
     latency_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class PairLabel:
+    """A sentence pair's class (``label``, one of the bundle's ``labels``), its softmax ``probability``, the
+    language that classified it and the wall time of the call in milliseconds."""
+
+    label: str
+    probability: float
+    lang: str
+    latency_ms: float
 
 
 class QAEngine:
@@ -190,8 +209,35 @@ class QAEngine:
             return self._sessions[lang], options
 
     # --- inference --------------------------------------------------------------------------------------------
+    def _require_task(self, task: str, call: str) -> None:
+        if self.manifest.task != task:
+            other = "classify(sentence1, sentence2, lang)" if self.manifest.task != "qa" else "answer(question, ...)"
+            raise EdgeAdaptError(
+                f"bundle {self.bundle} is a {self.manifest.task} bundle: {call} needs {task}; use {other}"
+            )
+
+    def classify(self, sentence1: str, sentence2: str, lang: str) -> PairLabel:
+        """The class of a sentence pair (``pawsx`` bundles: paraphrase or different), asked in language ``lang``."""
+        self._require_task("pawsx", "classify")
+        if not sentence1.strip() or not sentence2.strip():
+            raise EdgeAdaptError("a sentence of the pair is empty: give two sentences")
+        began = time.perf_counter()
+        session, options = self._session_for(lang)
+        try:
+            window = encode_pair(self._tokenizer, sentence1, sentence2)
+        except Exception as exc:  # tokenizers raises plain Exception
+            raise EdgeAdaptError(f"cannot encode the sentence pair: {exc}") from exc
+        (logits,) = session.run(["logits"], pad_batch([window], self._pad_id), options)
+        row = logits[0].astype(np.float64)
+        probabilities = np.exp(row - row.max())
+        probabilities /= probabilities.sum()
+        best = int(np.argmax(probabilities))
+        latency = (time.perf_counter() - began) * 1000.0
+        return PairLabel(self.manifest.labels[best], float(probabilities[best]), lang, latency)
+
     def logits(self, feeds: dict[str, np.ndarray], lang: str) -> tuple[np.ndarray, np.ndarray]:
         """Start and end logits ``[batch, seq]`` over the real tokens for padded int64 ``feeds``."""
+        self._require_task("qa", "answer")
         session, options = self._session_for(lang)
         seq = feeds["input_ids"].shape[1]
         if seq > self.manifest.max_length:

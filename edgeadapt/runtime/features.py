@@ -57,9 +57,10 @@ def question_limit(tokenizer: Tokenizer) -> int:
     return max(1, min(MAX_QUESTION_TOKENS, room))
 
 
-def _shorten_question(tokenizer: Tokenizer, question: str) -> str:
-    """Cut a very long question to its first ``question_limit`` tokens (by character offset)."""
-    limit = question_limit(tokenizer)
+def _shorten_question(tokenizer: Tokenizer, question: str, limit: int | None = None) -> str:
+    """Cut a very long question to its first ``limit`` tokens (default :func:`question_limit`; by character
+    offset)."""
+    limit = limit or question_limit(tokenizer)
     try:
         encoding = tokenizer.encode(question, add_special_tokens=False)
     except Exception:  # noqa: BLE001 - tokenizers raises a plain Exception: a question alone longer than the window
@@ -83,6 +84,18 @@ def encode_windows(tokenizer: Tokenizer, question: str, context: str) -> list[Wi
         )
         windows.append(Window(tuple(encoding.ids), tuple(encoding.type_ids), offsets))
     return windows
+
+
+def encode_pair(tokenizer: Tokenizer, first: str, second: str) -> Window:
+    """One window over a sentence pair (``tokenizer`` from :func:`windowing_tokenizer` / :func:`cut_into_windows`):
+    the first sentence is cut to half of the window's room (so training, eval and the runtime cut alike whatever
+    their stride), the second to what is left."""
+    truncation = tokenizer.truncation or {}
+    if "max_length" in truncation:
+        room = truncation["max_length"] - tokenizer.num_special_tokens_to_add(True) - 1
+        first = _shorten_question(tokenizer, first.strip(), max(1, room // 2))
+    encoding = tokenizer.encode(first.strip(), second.strip())
+    return Window(tuple(encoding.ids), tuple(encoding.type_ids), tuple(None for _ in encoding.ids))
 
 
 def pad_batch(

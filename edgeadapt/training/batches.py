@@ -64,6 +64,9 @@ def task_batch(
 ) -> dict[str, torch.Tensor]:
     arrays = pad_batch([w.window for w in windows], pad_id, multiple=multiple, limit=limit)
     batch = {k: torch.from_numpy(v) for k, v in arrays.items()}
+    if windows and windows[0].label is not None:  # sentence pairs: a label per row
+        batch["labels"] = torch.tensor([w.label for w in windows], dtype=torch.long)
+        return batch
     batch["start_positions"] = torch.tensor([w.start for w in windows], dtype=torch.long)
     batch["end_positions"] = torch.tensor([w.end for w in windows], dtype=torch.long)
     return batch

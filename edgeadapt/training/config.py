@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from edgeadapt.tasks import PAIR_MAX_LENGTH
 from edgeadapt.windows import TRAIN_MAX_LENGTH, WindowPolicy, default_stride
 
 SOURCE_LANG = "en"
@@ -57,6 +58,7 @@ class TrainConfig:
 
     lang: str = "yo"
     stage: str = "target"
+    task: str = "qa"
     backbone: str | None = None
     train_data: list[str] = field(default_factory=list)
     parallel_data: list[str] = field(default_factory=list)
@@ -85,7 +87,7 @@ class TrainConfig:
     batch_size: int = 16
     align_batch_size: int = 8
     align_max_length: int = 64
-    max_length: int = TRAIN_MAX_LENGTH
+    max_length: int | None = None  # None: TRAIN_MAX_LENGTH (256) for QA, PAIR_MAX_LENGTH (128) for pairs
     doc_stride: int | None = None  # None: edgeadapt.windows.default_stride(max_length), 96 at 256
     negative_window_ratio: float = 0.1
     max_train_examples: int | None = None
@@ -100,6 +102,8 @@ class TrainConfig:
     eval_max_examples: int | None = 300
 
     def __post_init__(self) -> None:
+        if self.max_length is None:  # sentence pairs are short: 128 tokens; QA windows 256
+            self.max_length = TRAIN_MAX_LENGTH if self.task == "qa" else PAIR_MAX_LENGTH
         if self.doc_stride is None:  # one rule for every window length, so a default never clashes with --max-length
             self.doc_stride = default_stride(self.max_length)
 

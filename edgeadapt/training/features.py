@@ -18,12 +18,14 @@ from edgeadapt.runtime.features import Window, encode_windows, windowing_tokeniz
 
 @dataclass(frozen=True)
 class TrainWindow:
-    """One model input and the token indices of the answer's first and last tokens (0, 0 if absent)."""
+    """One model input and the token indices of the answer's first and last tokens (0, 0 if absent); for a
+    sentence pair (``--task pawsx``) its ``label`` instead."""
 
     window: Window
     start: int
     end: int
     example_id: str
+    label: int | None = None
 
     @property
     def has_answer(self) -> bool:

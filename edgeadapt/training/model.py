@@ -1,9 +1,10 @@
-"""The QA model that edgeadapt trains and exports.
+"""The model that edgeadapt trains and exports.
 
 A frozen encoder (optionally wrapped by peft adapters), an optional soft prompt of ``k`` learnable
 vectors placed in front of the word embeddings (before position and token-type embeddings are
-added), and a span head. The first ``k`` start/end logits belong to the prompt and are dropped, so
-labels and logits always index the real tokens.
+added), and a head with two outputs (``qa_outputs``): for QA a span head on every token (the first ``k``
+start/end logits belong to the prompt and are dropped, so labels and logits always index the real tokens), for
+``pawsx`` a pair head on the mean of the real tokens' last hidden states (:mod:`edgeadapt.tasks`).
 
 Positions (``prompt_positions``): ``tail`` gives the prompt the last ``k`` rows of the position table and the text
 the positions it has without a prompt, so the text looks to the encoder as it did in the source stage; ``shift``
@@ -26,6 +27,22 @@ class QAOutput:
     start_logits: torch.Tensor
     end_logits: torch.Tensor
     loss: torch.Tensor | None = None
+
+
+@dataclass
+class PairOutput:
+    """Label logits ``[batch, 2]`` of sentence pairs (``edgeadapt.tasks.PAIR_LABELS``), and the loss when labels
+    were given."""
+
+    logits: torch.Tensor
+    loss: torch.Tensor | None = None
+
+
+def masked_mean(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Mean of ``hidden`` ``[batch, seq, hidden]`` over the positions ``attention_mask`` marks ``[batch, hidden]``
+    (the pair head's pooling and the alignment loss's features; the exported graph uses it too)."""
+    mask = attention_mask.to(hidden.dtype).unsqueeze(-1)
+    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
 
 
 def position_offset(encoder: nn.Module) -> int:
@@ -81,7 +98,8 @@ def prepend_prompt(
 
 
 class PromptedQAModel(nn.Module):
-    """Encoder + optional soft prompt + span head (``qa_outputs``: hidden -> 2)."""
+    """Encoder + optional soft prompt + head (``qa_outputs``: hidden -> 2): span start/end logits per token for
+    ``task`` ``qa``, label logits of the pooled pair for ``pawsx``."""
 
     def __init__(
         self,
@@ -89,9 +107,11 @@ class PromptedQAModel(nn.Module):
         prompt_len: int = 0,
         prompt_init: torch.Tensor | None = None,
         prompt_positions: str = "tail",
+        task: str = "qa",
     ):
         super().__init__()
         self.encoder = encoder
+        self.task = task
         self.placement = PromptPlacement.of(encoder, prompt_positions)
         hidden = self.hidden_size
         self.prompt: nn.Parameter | None = None
@@ -137,9 +157,7 @@ class PromptedQAModel(nn.Module):
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Mean of the last-layer hidden states over real (non-padding, non-prompt) tokens ``[batch, hidden]``."""
-        hidden = self.hidden_states(input_ids, attention_mask, token_type_ids)
-        mask = attention_mask.to(hidden.dtype).unsqueeze(-1)
-        return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+        return masked_mean(self.hidden_states(input_ids, attention_mask, token_type_ids), attention_mask)
 
     def forward(
         self,
@@ -148,7 +166,12 @@ class PromptedQAModel(nn.Module):
         token_type_ids: torch.Tensor | None = None,
         start_positions: torch.Tensor | None = None,
         end_positions: torch.Tensor | None = None,
-    ) -> QAOutput:
+        labels: torch.Tensor | None = None,
+    ) -> QAOutput | PairOutput:
+        if self.task != "qa":
+            logits = self.qa_outputs(self.pooled_features(input_ids, attention_mask, token_type_ids))
+            loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
+            return PairOutput(logits=logits, loss=loss)
         hidden = self.hidden_states(input_ids, attention_mask, token_type_ids)
         start_logits, end_logits = self.qa_outputs(hidden).split(1, dim=-1)
         start_logits, end_logits = start_logits.squeeze(-1), end_logits.squeeze(-1)

@@ -86,7 +86,7 @@ def build_source_model(backbone: str, config: TrainConfig) -> PromptedQAModel:
     from edgeadapt.training.runs import TASK_ADAPTER
 
     torch.manual_seed(config.seed)
-    model = PromptedQAModel(add_adapter(load_encoder(backbone), config, TASK_ADAPTER))
+    model = PromptedQAModel(add_adapter(load_encoder(backbone), config, TASK_ADAPTER), task=config.task)
     _apply_freeze(model, config)
     return model
 
@@ -99,7 +99,7 @@ def build_target_model(backbone: str, source_run: Path, config: TrainConfig, tok
     init = prompt_init(merged, tokenizer, config) if config.uses_prompt else None
     encoder = add_adapter(merged, config, LANG_ADAPTER)
     prompt_len = config.prompt_len if config.uses_prompt else 0
-    model = PromptedQAModel(encoder, prompt_len, init, prompt_positions=config.prompt_positions)
+    model = PromptedQAModel(encoder, prompt_len, init, prompt_positions=config.prompt_positions, task=config.task)
     load_head(model, source_run / HEAD_FILE)
     model.qa_outputs.requires_grad_(False)  # the head is shared by every language of an export
     _apply_freeze(model, config)

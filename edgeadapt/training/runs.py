@@ -1,13 +1,15 @@
 """The run directory: the one contract between training and export/evaluation.
 
-``<workdir>/runs/<lang>/`` holds (only safetensors and JSON)::
+``<workdir>/runs/<lang>/`` (QA) or ``<workdir>/runs/<task>/<lang>/`` (``pawsx``) holds (only safetensors and JSON)::
 
-    run.json                 every setting; "stage": "source" | "target"; backbone identity
+    run.json                 every setting; "task": "qa" | "pawsx" (absent: qa); "stage": "source" | "target";
+                             backbone identity
                              {"path", "fingerprint"}; "source_run" (target stage: path of the
                              source run) and "source_identity" (sha256 of the source run's task weights
                              and span head when the target was trained); "prompt_len"; "adapter"
                              {"kind", "rank", "alpha", "targets"}
-    qa_head.safetensors      span head, keys "weight" [2, hidden] and "bias" [2] (source stage)
+    qa_head.safetensors      the head, keys "weight" [2, hidden] and "bias" [2] (source stage): span start/end
+                             (qa), or the two pair labels (pawsx)
     task_adapter/            peft folder of the task LoRA (source stage, the default --source-adapter lora)
     task_encoder.safetensors the fine-tuned transformer layers (source stage with --source-adapter full; the
                              embeddings and pooler stay the backbone's, so they are not stored)
@@ -260,6 +262,11 @@ def source_encoder(source_dir: str | Path, backbone: str) -> torch.nn.Module:
         return PeftModel.from_pretrained(load_encoder(backbone), adapter, adapter_name=TASK_ADAPTER).merge_and_unload()
 
 
+def run_task(info: dict[str, Any]) -> str:
+    """The task a run learned (``qa`` for runs made before tasks existed)."""
+    return str(info.get("task", "qa"))
+
+
 def load_run_model(run_dir: str | Path, backbone: str | None = None) -> PromptedQAModel:
     """Rebuild the trained model of a run (source or target stage) in eval mode, on the CPU."""
     from peft import PeftModel
@@ -267,21 +274,22 @@ def load_run_model(run_dir: str | Path, backbone: str | None = None) -> Prompted
     run_dir = Path(run_dir)
     info = read_run(run_dir)
     path = check_backbone(info, backbone, run_dir)
+    task = run_task(info)
     if info["stage"] == "source" and is_full_finetune(info):
-        model = PromptedQAModel(source_encoder(run_dir, path))
+        model = PromptedQAModel(source_encoder(run_dir, path), task=task)
         load_head(model, run_dir / HEAD_FILE)
         return model.eval()
     if info["stage"] == "source":
         encoder = PeftModel.from_pretrained(
             load_encoder(path), peft_folder(run_dir / ADAPTER_DIRS[TASK_ADAPTER]), adapter_name=TASK_ADAPTER
         )
-        model = PromptedQAModel(encoder)
+        model = PromptedQAModel(encoder, task=task)
         load_head(model, run_dir / HEAD_FILE)
         return model.eval()
     source = source_run_dir(run_dir, info)
     check_source_identity(run_dir, info)
     if is_full_finetune(info):
-        model = PromptedQAModel(load_encoder(str(run_dir / FULL_ENCODER_DIR)))
+        model = PromptedQAModel(load_encoder(str(run_dir / FULL_ENCODER_DIR)), task=task)
         load_head(model, source / HEAD_FILE)
         return model.eval()
     merged = source_encoder(source, path)
@@ -293,7 +301,9 @@ def load_run_model(run_dir: str | Path, backbone: str | None = None) -> Prompted
     prompt_file = run_dir / PROMPT_FILE
     prompt = load_prompt(prompt_file) if prompt_file.exists() else None
     positions = TrainConfig.from_json(info.get("config", {})).prompt_positions
-    model = PromptedQAModel(encoder, 0 if prompt is None else prompt.shape[0], prompt, prompt_positions=positions)
+    model = PromptedQAModel(
+        encoder, 0 if prompt is None else prompt.shape[0], prompt, prompt_positions=positions, task=task
+    )
     load_head(model, source / HEAD_FILE)
     return model.eval()
 

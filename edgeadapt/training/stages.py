@@ -20,6 +20,7 @@ from rich.console import Console
 from edgeadapt import paths
 from edgeadapt.errors import EdgeAdaptError
 from edgeadapt.fileio import write_json_atomic
+from edgeadapt.tasks import QA, runs_subdir
 from edgeadapt.training.batches import BatchPlan
 from edgeadapt.training.budget import BUDGET_FILE, format_duration, read_budget_plan, short_budget_hint
 from edgeadapt.training.checkpoint import read_checkpoint, remove_checkpoint
@@ -28,6 +29,7 @@ from edgeadapt.training.data import prepare_data
 from edgeadapt.training.loop import make_accelerator, precision_dtype, run_loop
 from edgeadapt.training.models import build_source_model, build_target_model, trainable_count
 from edgeadapt.training.objective import StageObjective
+from edgeadapt.training.pairs import prepare_pair_data
 from edgeadapt.training.periodic_eval import EVALS_FILE
 from edgeadapt.training.report import CURVES_FILE, plot_curves, recent_means
 from edgeadapt.training.runs import (
@@ -39,12 +41,14 @@ from edgeadapt.training.runs import (
     TASK_ENCODER_FILE,
     mark_unfinished,
     read_run,
+    run_task,
     write_run,
 )
 from edgeadapt.windows import WindowPolicy
 
 ALIGN_FEATURES = "mean of the last-layer hidden states over the real (non-prompt, non-padding) tokens"
 SHARED_WITH_SOURCE = (
+    "task",
     "backbone",
     "lora_rank",
     "lora_alpha",
@@ -121,11 +125,16 @@ def _backbone_identity(backbone: str) -> dict[str, str]:
     return {"path": backbone, "fingerprint": weights_fingerprint(backbone)}
 
 
-def check_source_run(source_dir: Path, identity: dict[str, str]) -> None:
+def check_source_run(source_dir: Path, identity: dict[str, str], task: str = QA) -> None:
     """The source run must be finished, a source stage, and made on this very backbone."""
     info = read_run(source_dir)
     if info["stage"] != "source":
         raise EdgeAdaptError(f"{source_dir} is a {info['stage']} run, not a source (English) run")
+    if run_task(info) != task:
+        raise EdgeAdaptError(
+            f"source run {source_dir} learned the task {run_task(info)!r}, this stage trains {task!r}: train its task"
+            f" stage with `edgeadapt train --lang en --task {task}` or pass --source-run"
+        )
     if info["backbone"]["fingerprint"] != identity["fingerprint"]:
         raise EdgeAdaptError(
             f"source run {source_dir} was trained on another backbone ({info['backbone']['path']}):"
@@ -152,11 +161,15 @@ def run_stage(
     main = accelerator.is_main_process
     identity = _backbone_identity(config.backbone)
     if config.stage == "target":
-        check_source_run(source_dir, identity)
+        check_source_run(source_dir, identity, config.task)
     config = _fitted_on_resume(config.with_default_budget(), run_dir, resume)
     resume = _check_resume(config, run_dir, resume, console if main else None)
     tokenizer = load_tokenizer(config.backbone)
-    prepared = prepare_data(config, tokenizer, data_dir)
+    if config.task == QA:
+        prepared = prepare_data(config, tokenizer, data_dir)
+    else:
+        source_specs = [item["spec"] for item in read_run(source_dir)["data"]["train"]] if source_dir else []
+        prepared = prepare_pair_data(config, tokenizer, data_dir, source_specs=source_specs)
     evaluator = _evaluator(config, tokenizer, data_dir)
     if config.stage == "source":
         model = build_source_model(config.backbone, config)
@@ -200,7 +213,9 @@ def run_stage(
     if main:
         from edgeadapt.evaluation.predict import window_settings
 
-        serve = window_settings(accelerator.unwrap_model(model), None, None)  # eval's and export's default windows
+        # eval's and export's default windows: 384-token QA windows; sentence pairs as they were trained
+        length = None if config.task == QA else config.max_length
+        serve = window_settings(accelerator.unwrap_model(model), length, None)
         info = _run_info(config, identity, run_dir, source_dir, prepared.provenance, result, steps, serve)
         info["processes"] = accelerator.num_processes
         info["device"] = str(accelerator.device)
@@ -242,6 +257,8 @@ def default_eval_data(config: TrainConfig, data_dir: str | None) -> list[str]:
 
     if config.eval_data:
         return list(config.eval_data)
+    if config.task != QA:
+        return []
     if config.stage == "source" and find_data_file("tydiqa/english/english_tydiqa_dev.json", data_dir, warn=False):
         return ["tydiqa:en:dev"]
     return []
@@ -326,6 +343,7 @@ def _run_info(
 ) -> dict[str, Any]:
     adapter_name = TASK_ADAPTER if config.stage == "source" else LANG_ADAPTER
     info: dict[str, Any] = {
+        "task": config.task,
         "stage": config.stage,
         "lang": config.lang,
         "backbone": identity,
@@ -372,7 +390,7 @@ def stage_config(config: TrainConfig, lang: str) -> TrainConfig:
 
 def source_config_for(config: TrainConfig) -> TrainConfig:
     """The source-stage settings used when a target run needs a source run first: the shared flags carry over."""
-    base = TrainConfig(lang=SOURCE_LANG, stage="source")
+    base = TrainConfig(lang=SOURCE_LANG, stage="source", task=config.task)
     return replace(base, **{name: getattr(config, name) for name in SHARED_WITH_SOURCE})
 
 
@@ -395,7 +413,7 @@ def train(
     lang = normalize_lang(config.lang).code
     config = stage_config(replace(config, backbone=resolve_backbone(config.backbone)), lang)
     _validate(config)
-    runs = paths.runs_dir(workdir)
+    runs = paths.runs_dir(workdir) / runs_subdir(config.task)
     run_dir = Path(run_dir) if run_dir is not None else runs / lang
     results: list[StageResult] = []
     if config.stage == "target":
@@ -426,6 +444,7 @@ def train(
 
 
 def _validate(config: TrainConfig) -> None:
+    from edgeadapt.tasks import TASKS
     from edgeadapt.training.config import (
         ADAPTER_KINDS,
         FREEZE_CHOICES,
@@ -435,6 +454,11 @@ def _validate(config: TrainConfig) -> None:
     )
 
     checks = [
+        (config.task in TASKS, f"unknown --task {config.task!r}: choose {' or '.join(TASKS)}"),
+        (
+            config.task == QA or not config.eval_data,
+            "--eval-data scores QA while training; score a --task pawsx run afterwards with `edgeadapt eval`",
+        ),
         (config.adapter in ADAPTER_KINDS, f"unknown --adapter {config.adapter!r}: choose lora, bottleneck or full"),
         (
             config.source_adapter in SOURCE_ADAPTER_KINDS,
