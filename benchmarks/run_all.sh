@@ -13,3 +13,4 @@ for lang in yo sw; do
     edgeadapt bench ablations --lang "$lang" --max-steps 140 --data-dir "$DATA"
     edgeadapt bench ablations --lang "$lang" --only full --seeds 1 --seeds 2 --seeds 3 --max-steps 140 --data-dir "$DATA"
 done
+edgeadapt bench pawsx --work "$WORK/pawsx" --data-dir "$DATA"

@@ -214,7 +214,7 @@ def test_export_refuses_bad_requests(workdir, tmp_path, capsys):
 
 def test_manifest_is_portable_json(int8_bundle):
     data = json.loads((int8_bundle / MANIFEST_FILE).read_text())
-    assert data["format"] == "edgeadapt-bundle" and data["format_version"] == 1
+    assert data["format"] == "edgeadapt-bundle" and data["format_version"] == 2 and data["task"] == "qa"
     assert oct(os.stat(int8_bundle / "yo.onnx_adapter").st_mode & 0o777) == "0o644"
 
 

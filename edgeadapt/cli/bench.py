@@ -402,3 +402,63 @@ def curve(
         console.print(f"{run['name']}: {len(run['points'])} evaluations; last at {last['cpu_minutes'] if last else 0:.0f}"
                       f" CPU min: {scores}")  # fmt: skip
     console.print(f"written: {Path(out) / 'source_curve.json'}, {Path(out) / 'source_curve.png'}")
+
+
+PAWSX_HELP = (
+    "PAWS-X paraphrase classification: the task stage alone (zero-shot), the method (soft prompt + LoRA, alignment,"
+    " L2) and full fine-tuning with the same data and epochs, each over --seeds with stability; the method's"
+    " bundle in fp32 and int8 scored with onnxruntime; its adapter file size. Writes pawsx.json and the 'pawsx' key"
+    " of summary.json. Finished runs in --work are reused.\n"
+    "\n"
+    "Data (PAWS-X ships German dev and test here, no training split): task stage on --task-data (default the first"
+    " 1,000 pairs of German dev), language stage on --lang-data (the other 1,000), scores on --test-data (German"
+    " test, seen by no stage).\n"
+    "\n"
+    "Examples:\n"
+    "\n"
+    "  edgeadapt bench pawsx --work benchmarks/work/pawsx\n"
+    "\n"
+    "  edgeadapt bench pawsx --seeds 1 --epochs 1 -n 200     # a quick look\n"
+)
+
+
+@app.command("pawsx", help=PAWSX_HELP)
+def pawsx(
+    ctx: typer.Context,
+    lang: str = typer.Option("de", "--lang", "-l", help="Language of the language stage and the test set."),
+    task_data: list[str] = typer.Option(["pawsx:de:dev[:1000]"], "--task-data", help="Task-stage pairs; repeat."),
+    lang_data: list[str] = typer.Option(["pawsx:de:dev[1000:]"], "--lang-data", help="Language-stage pairs; repeat."),
+    test_data: list[str] = typer.Option(["pawsx:de:test"], "--test-data", help="Scored pairs; repeat."),
+    seeds: list[int] = typer.Option([1, 2, 3], "--seeds", help="Seeds of every stage; repeat."),
+    epochs: float = typer.Option(3.0, "--epochs", help="Passes over each stage's pairs (the same budget for all)."),
+    max_examples: int | None = MaxExamplesOption,
+    backbone: str | None = typer.Option(None, "--backbone", help="Backbone (default: multilingual-e5-small)."),
+    work: str = typer.Option("benchmarks/work/pawsx", "--work", help="Where the runs and bundles go."),
+    out: str = ResultsOption,
+    data_dir: str | None = DataDirOption,
+) -> None:
+    from edgeadapt.bench.pawsx import PawsxSettings, run_pawsx
+
+    settings = PawsxSettings(
+        lang=lang, task_data=list(task_data), lang_data=list(lang_data), test_data=list(test_data),
+        seeds=list(seeds), epochs=epochs, max_examples=max_examples,
+    )  # fmt: skip
+    result = run_pawsx(
+        settings, backbone=backbone, work=Path(work), out_dir=Path(out), data_dir=data_dir, command=_command(ctx),
+        step=_print_step,
+    )  # fmt: skip
+    for group in ("zero_shot", "method", "finetune"):
+        item = result[group]
+        stability = next(iter(item["stability"].values()), {}).get("score")
+        shown = "-" if stability is None else f"{stability:.3f}"
+        console.print(
+            f"{group:10s} accuracy {item['accuracy_mean']:.2f} (min {item['accuracy_min']:.2f}, max"
+            f" {item['accuracy_max']:.2f}), macro F1 {item['macro_f1_mean']:.2f}, stability {shown}"
+        )
+    bundles = result["bundles"]
+    console.print(
+        f"bundle accuracy fp32 {bundles['none']['rows'][0]['accuracy']:.2f}, int8"
+        f" {bundles['int8']['rows'][0]['accuracy']:.2f} (delta {result['int8_accuracy_delta']:+.2f});"
+        f" {bundles['none']['adapter_file']} {bundles['none']['adapter_bytes'] / 1e3:.0f} kB"
+    )
+    console.print(f"written: {Path(out) / 'pawsx.json'}, {Path(out) / 'summary.json'}")

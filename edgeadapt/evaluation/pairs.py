@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -65,6 +64,7 @@ def predict_pair_labels(
 ) -> list[int]:
     """The predicted label of every pair (PyTorch; windows cut as in training and the runtime)."""
     import torch
+
     windowing = windowing_tokenizer(tokenizer, max_length=max_length, stride=0)
     windows = [encode_pair(windowing, e.sentence1, e.sentence2) for e in examples]
     order = sorted(range(len(windows)), key=lambda i: len(windows[i]))
