@@ -8,6 +8,7 @@ it skips without them locally; .ci/run installs both.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import shutil
@@ -22,7 +23,7 @@ from run_factory import make_workspace
 from tiny import CORPUS
 
 from edgeadapt.cli.app import main
-from edgeadapt.export.web import VENDOR_FILES, build_site, make_server
+from edgeadapt.export.web import VENDOR_FILES, WASM, build_site, make_server
 from edgeadapt.runtime import QAEngine
 from edgeadapt.runtime.features import encode_windows, windowing_tokenizer
 
@@ -176,6 +177,13 @@ def test_token_ids_match_tokenizers_on_flores(tmp_path: Path, shared_data: Path)
     _compare_tokens(REAL_TOKENIZER, texts, pairs, tmp_path)
 
 
+def _site_file(site: Path, web: dict, name: str) -> bytes:
+    """A model file of the site as the page reads it (decompressed when stored as .gz)."""
+    entry = web["files"][name]
+    data = (site / "model" / entry["stored"]).read_bytes()
+    return gzip.decompress(data) if entry["gzip"] else data
+
+
 @needs_node
 def test_site_layout(site: Path, bundle: Path) -> None:
     import onnx
@@ -189,20 +197,35 @@ def test_site_layout(site: Path, bundle: Path) -> None:
     for name in ["index.html", "app.js", "qa.js", "sw.js", "manifest.webmanifest", "icon.svg"]:
         assert (site / name).is_file(), name
     for name in VENDOR_FILES.values():
-        assert (site / "vendor" / name).is_file(), name
-    graph = onnx.load(str(site / "model" / "backbone.onnx"))
+        assert (site / "vendor" / name).is_file() == (name != WASM), name
+    # the WASM only compressed (the page decompresses it and hands it to onnxruntime-web), byte for byte the package's
+    wasm = (site / "vendor" / f"{WASM}.gz").read_bytes()
+    raw = (WEB / "node_modules" / "onnxruntime-web" / "dist" / WASM).read_bytes()
+    assert gzip.decompress(wasm) == raw and len(wasm) < len(raw) / 3
+    assert web["wasm"] == {"stored": f"../vendor/{WASM}.gz", "gzip": True, "bytes": len(wasm), "size": len(raw)}
+    # each model file stored once: compressed where that saves space (the int8 graph does), the entry tells which
+    model_files = sorted(path.name for path in (site / "model").iterdir())
+    stored = sorted(entry["stored"] for entry in web["files"].values())
+    assert model_files == sorted([*stored, "web.json"])
+    assert web["files"]["backbone.onnx"]["stored"] == "backbone.onnx.gz"
+    for name, entry in web["files"].items():
+        assert entry["bytes"] == (site / "model" / entry["stored"]).stat().st_size
+        assert entry["size"] == len(_site_file(site, web, name))
+        assert entry["gzip"] == entry["stored"].endswith(".gz") and (entry["bytes"] < entry["size"]) == entry["gzip"]
+    graph = onnx.load_from_string(_site_file(site, web, "backbone.onnx"))
     inputs = {value.name for value in graph.graph.input}
     initializers = {tensor.name for tensor in graph.graph.initializer}
     assert set(manifest["slots"]) <= inputs and not set(manifest["slots"]) & initializers
     # each language's file holds exactly its adapter tensors
     yo = ort.AdapterFormat.read_adapter(str(bundle / "yo.onnx_adapter")).get_parameters()
-    data = (site / "model" / "yo.bin").read_bytes()
+    data = _site_file(site, web, "yo.bin")
     for name, entry in web["languages"]["yo"]["tensors"].items():
         expected = yo[name].numpy()
         assert entry["dtype"] == "float16" and entry["shape"] == list(expected.shape)
         assert data[entry["offset"] : entry["offset"] + entry["bytes"]] == expected.astype("<f2").tobytes()
     worker = (site / "sw.js").read_text(encoding="utf-8")
-    assert "__VERSION__" not in worker and '"model/backbone.onnx"' in worker and '"vendor/ort.wasm.min.mjs"' in worker
+    assert "__VERSION__" not in worker and '"vendor/ort.wasm.min.mjs"' in worker
+    assert '"model/backbone.onnx.gz"' in worker and f'"vendor/{WASM}.gz"' in worker  # cached as stored: offline
     page = (site / "index.html").read_text(encoding="utf-8") + (site / "app.js").read_text(encoding="utf-8")
     assert "http://" not in page and "https://" not in page  # nothing fetched from elsewhere
 
@@ -234,18 +257,21 @@ def test_web_refuses_a_folder_that_is_not_a_bundle(tmp_path: Path, capsys: pytes
 
 
 @needs_node
-def test_web_cli_writes_a_site(bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_web_cli_writes_a_site(site: Path, bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["web", "--bundle", str(bundle), "--out", str(tmp_path / "site")])
     assert exit_info.value.code in (0, None)
     assert (tmp_path / "site" / "model" / "web.json").is_file()
     assert str(tmp_path / "site") in capsys.readouterr().out
+    # the same bundle gives the same site, byte for byte (gzip without timestamps): sw.js carries a hash of every file
+    assert (tmp_path / "site" / "sw.js").read_bytes() == (site / "sw.js").read_bytes()
 
 
 @needs_browser
 def test_browser_answers_equal_qaengine_online_and_offline(site: Path, bundle: Path, tmp_path: Path) -> None:
     """Headless Chromium at 360 px: 54 questions in en/yo/sw equal QAEngine's answers; through the page's form:
-    yo, then a switch to sw; then network off (page reloaded from the service worker) and both again."""
+    yo, then a switch to sw; then network off (page reloaded from the service worker) and both again. The page reads
+    the site's compressed files (the WASM, the graph) and decompresses them itself, threads included."""
     server = make_server(site, "127.0.0.1", 0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     questions = _questions()
@@ -272,6 +298,13 @@ def test_browser_answers_equal_qaengine_online_and_offline(site: Path, bundle: P
     out = json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))
     assert "error" not in out, out.get("error")
     assert out["languages"] == ["en", "sw", "yo"]
+    # the compressed WASM and graph were fetched, never a raw .wasm; onnxruntime-web started its threads from them
+    assert f"/vendor/{WASM}.gz" in out["requests"] and "/model/backbone.onnx.gz" in out["requests"]
+    assert not any(path.endswith(".wasm") for path in out["requests"]), out["requests"]
+    assert out["workers"] >= out["threads"] - 1 and out["threads"] >= min(2, os.cpu_count() or 1)
+    assert not [line for line in out["console"] if "multi-threading" in line or line.startswith("pageerror")]
+    for progress in out["progress"], out["offline"]["progress"]:  # the bar moves as the compressed bytes come in
+        assert progress == sorted(progress) and progress[-1] == 1 and len({p for p in progress if 0 < p < 1}) >= 3
     assert dict(out["language_names"])["sw"] == "Kiswahili"
     engine = QAEngine(bundle)
     assert len(out["answers"]) == len(questions) >= 50

@@ -12,30 +12,49 @@ ort.env.wasm.wasmPaths = new URL("./vendor/", location.href).href;
 ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
 ort.env.logLevel = "error";
 
-async function fetchBytes(name, onBytes) {
-  const response = await fetch(new URL(name, MODEL));
-  if (!response.ok) throw new Error(`${name}: HTTP ${response.status}`);
-  if (!response.body || !response.body.getReader) {
-    const buffer = new Uint8Array(await response.arrayBuffer());
-    onBytes(buffer.byteLength);
-    return buffer;
+/** A file of the site as bytes: `entry` ({stored, gzip, bytes, size} from web.json) names what to fetch, relative to
+ * model/. `.gz` files are decompressed here (DecompressionStream): the site stores its big files compressed. `onBytes`
+ * counts the bytes as they arrive (compressed), which moves the progress bar. */
+async function fetchFile(entry, onBytes) {
+  const response = await fetch(new URL(entry.stored, MODEL));
+  if (!response.ok) throw new Error(`${entry.stored}: HTTP ${response.status}`);
+  let source = response.body;
+  if (!source) source = new Blob([await response.arrayBuffer()]).stream();
+  const reader = source.getReader();
+  const first = await reader.read();
+  // a host that serves .gz files with Content-Encoding: gzip has the browser decompress them already
+  const gzip = entry.gzip && !first.done && first.value[0] === 0x1f && first.value[1] === 0x8b;
+  let stream = new ReadableStream({
+    start(controller) {
+      if (first.done) return controller.close();
+      onBytes(first.value.byteLength);
+      controller.enqueue(first.value);
+    },
+    async pull(controller) {
+      const { done, value } = await reader.read();
+      if (done) return controller.close();
+      onBytes(value.byteLength);
+      controller.enqueue(value);
+    },
+    cancel: (reason) => reader.cancel(reason),
+  });
+  if (gzip) {
+    if (typeof DecompressionStream === "undefined") {
+      throw new Error("this browser cannot decompress the model (no DecompressionStream): use Chrome 80+, Safari 16.4+ or Firefox 113+");
+    }
+    stream = stream.pipeThrough(new DecompressionStream("gzip"));
   }
-  const reader = response.body.getReader();
-  const chunks = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    size += value.byteLength;
-    onBytes(value.byteLength);
-  }
-  const bytes = new Uint8Array(size);
+  const bytes = new Uint8Array(entry.size);
   let at = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, at);
-    at += chunk.byteLength;
+  const out = stream.getReader();
+  for (;;) {
+    const { done, value } = await out.read();
+    if (done) break;
+    if (at + value.byteLength > bytes.byteLength) throw new Error(`${entry.stored}: more than the ${entry.size} bytes expected`);
+    bytes.set(value, at);
+    at += value.byteLength;
   }
+  if (at !== bytes.byteLength) throw new Error(`${entry.stored}: ${at} bytes, ${entry.size} expected`);
   return bytes;
 }
 
@@ -112,20 +131,24 @@ class Engine {
 async function load(onProgress) {
   const began = performance.now();
   const config = await (await fetch(new URL("web.json", MODEL))).json();
-  const total = Object.values(config.files).reduce((a, b) => a + b, 0);
+  const total = [...Object.values(config.files), config.wasm].reduce((sum, entry) => sum + entry.bytes, 0);
   let loaded = 0;
   const progress = (n) => {
     loaded += n;
     onProgress(Math.min(loaded / total, 1), loaded, total);
   };
-  const [tokenizerBytes, graph, defaultsBytes] = await Promise.all([
-    fetchBytes(config.tokenizer, progress),
-    fetchBytes(config.backbone, progress),
-    fetchBytes(config.defaults.file, progress),
+  const file = (name) => fetchFile(config.files[name], progress);
+  // onnxruntime-web's WASM comes compressed too: the page hands it the bytes (its .mjs loader still comes from vendor/)
+  const [wasm, tokenizerBytes, graph, defaultsBytes] = await Promise.all([
+    fetchFile(config.wasm, progress),
+    file(config.tokenizer),
+    file(config.backbone),
+    file(config.defaults.file),
   ]);
+  ort.env.wasm.wasmBinary = wasm;
   const languages = {};
   for (const [lang, record] of Object.entries(config.languages)) {
-    languages[lang] = record.file ? tensorsOf(await fetchBytes(record.file, progress), record.tensors) : {};
+    languages[lang] = record.file ? tensorsOf(await file(record.file), record.tensors) : {};
   }
   onProgress(1, total, total, "starting the model");
   const json = JSON.parse(new TextDecoder().decode(tokenizerBytes));

@@ -1,5 +1,6 @@
 // Service worker: every file of the site is cached at install, then served from the cache (offline after the
-// first visit). `edgeadapt web` fills in the version (a hash of the site's files) and the file list.
+// first visit). `edgeadapt web` fills in the version (a hash of the site's files) and the file list. The big files
+// are cached as the site stores them (`.gz`, compressed): the page decompresses what it reads, online or not.
 const VERSION = "__VERSION__";
 const FILES = __FILES__;
 const CACHE = `edgeadapt-${VERSION}`;

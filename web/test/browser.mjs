@@ -2,7 +2,7 @@
 //   node web/test/browser.mjs PLAN_JSON OUT_JSON
 // PLAN: {url, chromium, questions: [{question, context, lang}], ui: [{lang, question, context}, ...],
 //        offline: true|false, screenshot: PATH|null, width, height, repeat}
-// OUT: {load_ms, ready_ms, threads, answers: [...], ui: [...], offline: {...}, screenshot}
+// OUT: {load_ms, ready_ms, threads, workers, requests, progress, answers: [...], ui: [...], offline: {...}, screenshot}
 import fs from "node:fs";
 import puppeteer from "puppeteer-core";
 
@@ -19,9 +19,21 @@ const browser = await puppeteer.launch({
 async function waitReady(page) {
   return page.evaluate(async () => {
     const info = await window.edgeadapt.ready;
-    return { ...info, readyMs: performance.now() };
+    return { ...info, readyMs: performance.now(), progress: window.__progress || [] };
   });
 }
+
+// every value the page gives its progress bar while it loads (the bar moves with the bytes read)
+const recordProgress = () => {
+  const value = Object.getOwnPropertyDescriptor(HTMLProgressElement.prototype, "value");
+  Object.defineProperty(HTMLProgressElement.prototype, "value", {
+    ...value,
+    set(v) {
+      (window.__progress ||= []).push(v);
+      value.set.call(this, v);
+    },
+  });
+};
 
 async function askThroughPage(page, { lang, question, context }) {
   await page.select("#lang", lang);
@@ -53,7 +65,10 @@ try {
   const page = await browser.newPage();
   page.on("console", (message) => out.console.push(`${message.type()}: ${message.text()}`));
   page.on("pageerror", (error) => out.console.push(`pageerror: ${error.message}`));
+  out.requests = []; // the site's files the page asked for (the service worker's own fetches are not the page's)
+  page.on("request", (request) => out.requests.push(new URL(request.url()).pathname));
   await page.setViewport({ width: plan.width || 360, height: plan.height || 740, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+  await page.evaluateOnNewDocument(recordProgress);
   const began = Date.now();
   await page.goto(plan.url, { waitUntil: "load" });
   const ready = await waitReady(page);
@@ -61,6 +76,8 @@ try {
   out.load_ms = ready.loadMs;
   out.ready_ms = ready.readyMs;
   out.threads = ready.threads;
+  out.progress = ready.progress;
+  out.workers = page.workers().length; // onnxruntime-web's threads (numThreads - 1 web workers)
   out.languages = ready.languages;
   out.language_names = await page.$$eval("#lang option", (options) => options.map((o) => [o.value, o.textContent]));
 
@@ -98,6 +115,7 @@ try {
     await page.reload({ waitUntil: "load" });
     const again = await waitReady(page);
     out.offline.ready_ms = again.readyMs;
+    out.offline.progress = again.progress;
     out.offline.controlled = await page.evaluate(() => Boolean(navigator.serviceWorker && navigator.serviceWorker.controller));
     // a file the service worker does not hold must now fail: the network is really off for the page
     out.offline.probe = await page.evaluate(async () => {
