@@ -58,11 +58,12 @@ def questions(langs: list[str], data_dir: str | None, per_lang: int) -> list[dic
 
 
 def site_sizes(site: Path) -> dict[str, int]:
+    """Bytes on disk by kind of file (a gzip-stored file counts under the name it decompresses to)."""
     groups: dict[str, int] = {}
     for path in site.rglob("*"):
         if not path.is_file():
             continue
-        relative = path.relative_to(site).as_posix()
+        relative = path.relative_to(site).as_posix().removesuffix(".gz")
         if relative.endswith(".wasm"):
             key = "onnxruntime-web wasm"
         elif relative.startswith("vendor/"):

@@ -79,11 +79,11 @@ def export(
     per_channel: bool = typer.Option(
         True, "--per-channel/--no-per-channel", help="int8: one scale per output channel (default) or per tensor."
     ),
-    int8_ffn_out: bool = typer.Option(
-        False,
-        "--int8-ffn-out",
+    int8_ffn_out: bool | None = typer.Option(
+        None,
+        "--int8-ffn-out/--no-int8-ffn-out",
         help="int8: store the FFN output projection's weights as 8-bit too (blockwise: one scale per 32 weights and"
-        " per 32 activations; kept float by default): ~21 MB less on multilingual-e5-small.",
+        " per 32 activations; kept float by default, on with --web): ~21 MB less on multilingual-e5-small.",
     ),
     int8_all: bool = typer.Option(
         False,
@@ -101,7 +101,7 @@ def export(
         False,
         "--web",
         help="Also write the static site of `edgeadapt web` next to the bundle (<out>-web), with the phone options"
-        " by default: --trim-vocab and fp16 adapters.",
+        " by default: --trim-vocab, fp16 adapters and --int8-ffn-out.",
     ),
     data_dir: Path | None = DataDirOption,
     workdir: Path | None = WorkdirOption,
@@ -119,6 +119,8 @@ def export(
     target = out or default_out
     adapter_dtype = adapter_dtype or ("fp16" if web else "fp32")
     trim_vocab = trim_vocab or web
+    if int8_ffn_out is None:  # a phone downloads the site: its size goal (45 MB) needs the 8-bit FFN output weights
+        int8_ffn_out = web and quantize == "int8" and not int8_all
     with console.status("exporting...") as status:
         manifest = export_bundle(
             list(runs) or None,
