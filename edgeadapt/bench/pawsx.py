@@ -34,7 +34,7 @@ class PawsxSettings:
     lang_data: list[str] = field(default_factory=lambda: ["pawsx:de:dev[1000:]"])
     test_data: list[str] = field(default_factory=lambda: ["pawsx:de:test"])
     seeds: list[int] = field(default_factory=lambda: [1, 2, 3])
-    epochs: float = 3.0
+    epochs: float = 2.0
     max_examples: int | None = None
 
 

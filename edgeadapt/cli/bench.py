@@ -430,7 +430,7 @@ def pawsx(
     lang_data: list[str] = typer.Option(["pawsx:de:dev[1000:]"], "--lang-data", help="Language-stage pairs; repeat."),
     test_data: list[str] = typer.Option(["pawsx:de:test"], "--test-data", help="Scored pairs; repeat."),
     seeds: list[int] = typer.Option([1, 2, 3], "--seeds", help="Seeds of every stage; repeat."),
-    epochs: float = typer.Option(3.0, "--epochs", help="Passes over each stage's pairs (the same budget for all)."),
+    epochs: float = typer.Option(2.0, "--epochs", help="Passes over each stage's pairs (the same budget for all)."),
     max_examples: int | None = MaxExamplesOption,
     backbone: str | None = typer.Option(None, "--backbone", help="Backbone (default: multilingual-e5-small)."),
     work: str = typer.Option("benchmarks/work/pawsx", "--work", help="Where the runs and bundles go."),
