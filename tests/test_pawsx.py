@@ -139,7 +139,7 @@ def test_language_stage_keeps_the_task_head_and_records_its_data(pawsx_work: dic
 
 def test_eval_runs_reports_accuracy_with_zero_shot_row(pawsx_work: dict[str, Path], tmp_path, capsys) -> None:
     out = tmp_path / "eval.json"
-    args = ["eval", "--run", str(pawsx_work["runs"] / "yo"), "--data", "pawsx:yo:dev[12:]", "--zero-shot"]
+    args = ["eval", "--run", "yo", "--workdir", str(pawsx_work["work"]), "--data", "pawsx:yo:dev[12:]", "--zero-shot"]
     code, err = run_cli([*args, "--data-dir", str(pawsx_work["data"]), "--out", str(out)], capsys)
     assert code == 0, err
     rows = json.loads(out.read_text())["results"]

@@ -80,7 +80,7 @@ def evaluate(
 
       edgeadapt eval --bundle edgeadapt-work/export --data afriqa:yo:test --data tydiqa:sw:dev   (onnxruntime only)
 
-      edgeadapt eval --run edgeadapt-work/runs/pawsx/de --data pawsx:de:test --zero-shot   (paraphrase accuracy)
+      edgeadapt eval --run de --data pawsx:de:test --zero-shot   (paraphrase accuracy of runs/pawsx/de)
     """
     from edgeadapt.errors import EdgeAdaptError
 

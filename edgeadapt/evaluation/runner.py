@@ -68,18 +68,23 @@ class EvalReport:
         }
 
 
-def resolve_run_dir(value: str, workdir: str | os.PathLike | None = None) -> Path:
-    """A run directory given as a path, or as a language code meaning ``<workdir>/runs/<lang>``."""
+def resolve_run_dir(value: str, workdir: str | os.PathLike | None = None, task: str = "qa") -> Path:
+    """A run directory given as a path, or as a language code meaning ``<workdir>/runs/<lang>`` (``task`` pawsx:
+    ``<workdir>/runs/pawsx/<lang>``)."""
+    from edgeadapt.tasks import runs_subdir
+
     path = Path(value).expanduser()
     if path.is_dir():
         return path
     if os.sep not in value and "/" not in value:
-        candidate = paths.runs_dir(workdir) / value
+        runs = paths.runs_dir(workdir) / runs_subdir(task)
+        candidate = runs / value
         if candidate.is_dir():
             return candidate
+        flag = "" if task == "qa" else f" --task {task}"
         raise EdgeAdaptError(
-            f"no run '{value}': neither a directory nor a run in {paths.runs_dir(workdir)};"
-            f" train one with `edgeadapt train --lang {value}` or pass a run directory"
+            f"no run '{value}': neither a directory nor a run in {runs};"
+            f" train one with `edgeadapt train --lang {value}{flag}` or pass a run directory"
         )
     raise EdgeAdaptError(f"run directory {path} does not exist: pass a directory written by `edgeadapt train`")
 
@@ -195,7 +200,12 @@ def evaluate_runs(
 
         backbone = resolve_backbone(backbone)
     torch_device = resolve_device(device)
-    to_evaluate = runs_to_evaluate([resolve_run_dir(value, workdir) for value in runs], zero_shot)
+    from edgeadapt.data.specs import dataset_kind
+
+    pairs = all(dataset_kind(spec, data_dir) == "pairs" for spec in datasets)  # language codes name pawsx runs then
+    to_evaluate = runs_to_evaluate(
+        [resolve_run_dir(value, workdir, "pawsx" if pairs else "qa") for value in runs], zero_shot
+    )
     if check_dataset_task(datasets, [run_task(run.info) for run in to_evaluate], data_dir) != "qa":
         return evaluate_pair_runs(
             to_evaluate, datasets, backbone=backbone, data_dir=data_dir, max_examples=max_examples,
