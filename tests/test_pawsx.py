@@ -115,9 +115,18 @@ def test_task_stage_fits_labels_the_text_determines(tiny_backbone: Path, tmp_pat
     ]
     lines = ["id\tsentence1\tsentence2\tlabel"] + [f"{i}\t{a}\t{b}\t{y}" for i, (a, b, y) in enumerate(rows)]
     (tmp_path / "pairs.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    config = TrainConfig(lang="en", task="pawsx", backbone=str(tiny_backbone), max_steps=60, seed=1, lr=1e-2,
-                         source_adapter="lora", train_data=[f"pawsx:{tmp_path / 'pairs.tsv'}"], precision="fp32",
-                         **SMALL)  # fmt: skip  (fp32: the same arithmetic on every CPU, bf16 where it exists or not)
+    config = TrainConfig(
+        lang="en",
+        task="pawsx",
+        backbone=str(tiny_backbone),
+        max_steps=60,
+        seed=1,
+        lr=1e-2,
+        source_adapter="lora",
+        train_data=[f"pawsx:{tmp_path / 'pairs.tsv'}"],
+        precision="fp32",
+        **SMALL,
+    )  # fmt: skip  (fp32: the same arithmetic on every CPU, bf16 where it exists or not)
     train(config, run_dir=tmp_path / "run", data_dir=str(tmp_path))
     pairs = load_sentence_pairs(f"pawsx:{tmp_path / 'pairs.tsv'}")
     tokenizer = load_tokenizer(str(tiny_backbone)).backend_tokenizer
