@@ -37,7 +37,7 @@ def spec_provenance(spec: str, data_dir: str | None) -> dict[str, str]:
     return record
 
 
-def _subsample(examples: list, limit: int | None, seed: int) -> list:
+def subsample(examples: list, limit: int | None, seed: int) -> list:
     if limit is None or len(examples) <= limit:
         return examples
     return random.Random(seed).sample(examples, limit)
@@ -81,7 +81,7 @@ def prepare_data(config: TrainConfig, tokenizer, data_dir: str | None) -> Prepar
     where = data_dir or "the data directory"
     if config.stage == "source" and not specs:
         raise EdgeAdaptError(f"no QA training data in {where}: run `edgeadapt data fetch` or pass --train-data SPEC")
-    examples = _subsample(load_qa_specs(specs, data_dir), config.max_train_examples, config.seed)
+    examples = subsample(load_qa_specs(specs, data_dir), config.max_train_examples, config.seed)
     real = featurize(examples, backend, **window_args, negative_ratio=config.negative_window_ratio, seed=config.seed)
     provenance: dict[str, Any] = {"train": [spec_provenance(s, data_dir) for s in specs]}
     synthetic, pairs, lexicon = [], None, None

@@ -23,7 +23,7 @@ from edgeadapt.runtime.features import encode_pair, pad_token_id, windowing_toke
 from edgeadapt.training.batches import StageData, encode_pairs
 from edgeadapt.training.features import TrainWindow
 from edgeadapt.training.lexicon import Lexicon, induce_lexicon, words
-from edgeadapt.training.synthetic import _switch_words
+from edgeadapt.training.synthetic import switch_words
 
 SWITCH_PROB = 0.3
 """Share of a pair's translatable word types replaced by the code-switch generator."""
@@ -63,8 +63,8 @@ class PairCodeSwitch:
         if not chosen:
             return None
         subset = Lexicon({w: entry for w, entry in self.lexicon.entries.items() if w in chosen})
-        first, _, _ = _switch_words(pair.sentence1, subset, 1.0, rng)
-        second, _, _ = _switch_words(pair.sentence2, subset, 1.0, rng)
+        first, _, _ = switch_words(pair.sentence1, subset, 1.0, rng)
+        second, _, _ = switch_words(pair.sentence2, subset, 1.0, rng)
         return replace(pair, id=f"{pair.id}#cs-{self.lang}", sentence1=first, sentence2=second, lang=self.lang)
 
     def generate(self, pairs: list[SentencePairExample], count: int, seed: int) -> list[SentencePairExample]:
@@ -103,10 +103,10 @@ def prepare_pair_data(config, tokenizer, data_dir: str | None, *, source_specs: 
     task stage's pairs ``source_specs``) and parallel pairs for the alignment loss."""
     from edgeadapt.training.data import (
         PreparedData,
-        _subsample,
         load_parallel_specs,
         parallel_specs,
         spec_provenance,
+        subsample,
     )
 
     backend = tokenizer.backend_tokenizer
@@ -123,7 +123,7 @@ def prepare_pair_data(config, tokenizer, data_dir: str | None, *, source_specs: 
             f"no sentence-pair training data for {config.lang} in {where} and --synthetic-ratio 0: pass --train-data,"
             f" e.g. pawsx:{config.lang}:dev[1000:] or pawsx:/path/train.tsv"
         )
-    examples = _subsample(load_pair_specs(specs, data_dir), config.max_train_examples, config.seed)
+    examples = subsample(load_pair_specs(specs, data_dir), config.max_train_examples, config.seed)
     real = featurize_pairs(examples, backend, max_length=config.max_length)
     provenance: dict[str, Any] = {"train": [spec_provenance(s, data_dir) for s in specs]}
     synthetic: list[TrainWindow] = []

@@ -49,7 +49,7 @@ def make_generator(name: str, lang: str, parallel: list[ParallelPair]) -> Synthe
     return GENERATORS[name](lang, parallel)
 
 
-def _switch_words(text: str, lexicon: Lexicon, prob: float, rng: random.Random, keep: tuple[int, int] | None = None):
+def switch_words(text: str, lexicon: Lexicon, prob: float, rng: random.Random, keep: tuple[int, int] | None = None):
     """Replace words of ``text`` with probability ``prob``; return the new text and an offset mapper.
 
     Words overlapping the character span ``keep`` are never replaced. The mapper turns an offset of
@@ -115,11 +115,11 @@ class CodeSwitchGenerator(SyntheticGenerator):
     def switch(self, example: QAExample, rng: random.Random) -> QAExample | None:
         """One code-switched copy, or ``None`` when no question word could be replaced."""
         answer = example.answers[0]
-        question, _, replaced = _switch_words(example.question, self.lexicon, self.question_prob, rng)
+        question, _, replaced = switch_words(example.question, self.lexicon, self.question_prob, rng)
         if replaced == 0:
             return None
         span = (answer.start, answer.start + len(answer.text))
-        context, new_offset, _ = _switch_words(example.context, self.lexicon, self.context_prob, rng, keep=span)
+        context, new_offset, _ = switch_words(example.context, self.lexicon, self.context_prob, rng, keep=span)
         start = new_offset(answer.start)
         if context[start : start + len(answer.text)] != answer.text:  # cannot happen; guard the invariant
             raise AssertionError(f"answer offset lost while switching {example.id}")
