@@ -8,7 +8,7 @@ from pathlib import Path
 from run_factory import make_source_run
 from test_train_support import write_tiny_data
 
-from edgeadapt.bench.ablations import AblationSettings, _finished_with, carry_earlier, plan_runs
+from edgeadapt.bench.ablations import AblationSettings, finished_with, carry_earlier, plan_runs
 from edgeadapt.cli.app import main
 from edgeadapt.training.config import TrainConfig
 
@@ -35,15 +35,15 @@ def test_a_run_with_the_default_budget_counts_as_its_step_count(tmp_path: Path) 
     recorded = TrainConfig(lang="yo", backbone="b")  # trained as plain `edgeadapt train --lang yo`
     info = {"stage": "target", "lang": "yo", "backbone": {"path": "b"}, "config": recorded.to_json()}
     (tmp_path / "run.json").write_text(json.dumps(info))
-    assert _finished_with(tmp_path, TrainConfig(lang="yo", backbone="b", max_steps=140))
-    assert not _finished_with(tmp_path, TrainConfig(lang="yo", backbone="b", max_steps=24))
+    assert finished_with(tmp_path, TrainConfig(lang="yo", backbone="b", max_steps=140))
+    assert not finished_with(tmp_path, TrainConfig(lang="yo", backbone="b", max_steps=24))
     legacy = {**info, "config": {k: v for k, v in info["config"].items() if k != "prompt_positions"}}
     (tmp_path / "run.json").write_text(json.dumps(legacy))  # recorded before prompt positions existed: shifted
-    assert not _finished_with(tmp_path, TrainConfig(lang="yo", backbone="b", max_steps=140))
-    assert _finished_with(tmp_path, TrainConfig(lang="yo", backbone="b", max_steps=140, prompt_positions="shift"))
+    assert not finished_with(tmp_path, TrainConfig(lang="yo", backbone="b", max_steps=140))
+    assert finished_with(tmp_path, TrainConfig(lang="yo", backbone="b", max_steps=140, prompt_positions="shift"))
     no_prompt = {**info, "config": {**legacy["config"], "prompt_len": 0}}
     (tmp_path / "run.json").write_text(json.dumps(no_prompt))  # without a prompt its positions do not matter
-    assert _finished_with(tmp_path, TrainConfig(lang="yo", backbone="b", max_steps=140, prompt_len=0))
+    assert finished_with(tmp_path, TrainConfig(lang="yo", backbone="b", max_steps=140, prompt_len=0))
 
 
 def test_bench_ablations_trains_scores_and_plots(tiny_backbone: Path, tmp_path: Path, capsys) -> None:

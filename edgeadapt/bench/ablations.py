@@ -100,7 +100,7 @@ def plan_runs(settings: AblationSettings, backbone: str) -> tuple[dict[str, Any]
     return configs, owner
 
 
-def _finished_with(run_dir: Path, config) -> bool:
+def finished_with(run_dir: Path, config) -> bool:
     from edgeadapt.training.config import TrainConfig
     from edgeadapt.training.runs import RUN_FILE, read_run
 
@@ -120,7 +120,7 @@ def train_variants(
     done: dict[str, dict[str, Any]] = {}
     for index, (name, config) in enumerate(configs.items(), start=1):
         run_dir = work / name
-        reused = _finished_with(run_dir, config)
+        reused = finished_with(run_dir, config)
         if reused:
             step(f"[{index}/{len(configs)}] {name}: reusing the finished run in {run_dir}")
         else:

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from edgeadapt.bench.ablations import _finished_with
+from edgeadapt.bench.ablations import finished_with
 from edgeadapt.bench.machine import describe_machine
 from edgeadapt.bench.results import merge_summary, write_result
 
@@ -65,7 +65,7 @@ def train_runs(runs: dict[str, dict[str, Any]], work: Path, data_dir: str | None
     trained = {}
     for index, (name, item) in enumerate(runs.items(), start=1):
         run_dir = work / name
-        if _finished_with(run_dir, item["config"]):
+        if finished_with(run_dir, item["config"]):
             step(f"[{index}/{len(runs)}] {name}: reusing the finished run in {run_dir}")
         else:
             step(f"[{index}/{len(runs)}] {name}: training {item['config'].epochs:g} epochs")
