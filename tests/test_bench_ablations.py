@@ -8,7 +8,7 @@ from pathlib import Path
 from run_factory import make_source_run
 from test_train_support import write_tiny_data
 
-from edgeadapt.bench.ablations import AblationSettings, finished_with, carry_earlier, plan_runs
+from edgeadapt.bench.ablations import AblationSettings, carry_earlier, finished_with, plan_runs
 from edgeadapt.cli.app import main
 from edgeadapt.training.config import TrainConfig
 
