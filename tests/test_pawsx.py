@@ -246,3 +246,18 @@ def test_a_language_stage_needs_a_task_stage_of_its_task(pawsx_work, tiny_backbo
     assert code == 2 and "pawsx task stage has no sentence-pair training data" in err
     code, err = run_cli(["train", "--lang", "en", "--task", "nli"], capsys)
     assert code == 2 and "unknown --task 'nli'" in err
+
+
+def test_bottleneck_language_stage_exports_and_matches_pytorch(pawsx_work, tiny_backbone, tmp_path) -> None:
+    config = TrainConfig(lang="yo", task="pawsx", backbone=str(tiny_backbone), max_steps=6, seed=6,
+                         adapter="bottleneck", bottleneck_size=4, train_data=["pawsx:yo:dev[:12]"],
+                         synthetic_ratio=0.0, **SMALL)  # fmt: skip
+    train(config, run_dir=tmp_path / "yo-bottleneck", source_dir=pawsx_work["runs"] / "en", data_dir=pawsx_work["data"])
+    runs = [pawsx_work["runs"] / "en", tmp_path / "yo-bottleneck"]
+    manifest = export_bundle(runs, pawsx_work["runs"], tmp_path / "bundle", quantize="none")
+    assert manifest.languages["yo"].adapter_kind == "bottleneck" and manifest.task == "pawsx"
+    engine = QAEngine(tmp_path / "bundle")
+    windows = [encode_pair(engine._tokenizer, p.sentence1, p.sentence2) for p in _pairs(pawsx_work["data"])]
+    session, options = engine._session_for("yo")
+    got = np.concatenate([session.run(["logits"], pad_batch([w], 0), options)[0] for w in windows])
+    assert np.abs(got - _torch_logits(tmp_path / "yo-bottleneck", windows)).max() < FP32_TOL
