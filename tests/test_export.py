@@ -117,6 +117,31 @@ def test_int8_graph_quantises_backbone_but_not_adapter_slots(int8_bundle, fp32_b
     assert (int8_bundle / "backbone.onnx").stat().st_size < (fp32_bundle / "backbone.onnx").stat().st_size
 
 
+def test_int8_weight_only_has_no_integer_arithmetic_and_tracks_pytorch_closest(workdir, int8_bundle, tmp_path, feeds):
+    """--int8-weight-only: every constant MatMul weight blockwise 8-bit (MatMulNBits, float compute), the embedding
+    table int8; no activation is ever rounded, so the logits stay nearer PyTorch fp32 than dynamic int8's, on any
+    CPU; the adapter slots stay float and act."""
+    out = tmp_path / "weight-only"
+    manifest = export_bundle(None, workdir / "runs", out, int8_weight_only=True)
+    assert manifest.graph_options["int8"]["weight_only"] is True and manifest.graph_options["int8"]["weight_bits"] == 8
+    graph = onnx.load(str(out / "backbone.onnx"))
+    op_types = {node.op_type for node in graph.graph.node}
+    assert "MatMulNBits" in op_types and not op_types & {"MatMulInteger", "DynamicQuantizeLinear"}
+    assert all(n.attribute[0].i == 0 for n in graph.graph.node if n.op_type == "MatMulNBits" for a in n.attribute
+               if a.name == "accuracy_level")  # fmt: skip
+    check_slots_float(graph, set(manifest.slots))
+    engine, dynamic = QAEngine(out), QAEngine(int8_bundle)
+    worst = {"weight_only": 0.0, "dynamic": 0.0}
+    for lang in ("en", "yo", "sw"):
+        reference = _torch_logits(workdir / "runs" / lang, feeds)
+        worst["weight_only"] = max(worst["weight_only"], np.abs(_onnx_logits(engine, feeds, lang) - reference).max())
+        worst["dynamic"] = max(worst["dynamic"], np.abs(_onnx_logits(dynamic, feeds, lang) - reference).max())
+    assert worst["weight_only"] < worst["dynamic"] and worst["weight_only"] < INT8_TOL, worst  # measured 0.10 vs 0.18
+    assert np.abs(_onnx_logits(engine, feeds, "yo") - _onnx_logits(engine, feeds, "sw")).max() > 10 * FP32_TOL
+    with pytest.raises(EdgeAdaptError, match="--int8-weight-only is its own int8 scheme"):
+        export_bundle(None, workdir / "runs", tmp_path / "x", int8_weight_only=True, int8_all=True)
+
+
 def test_int8_all_quantises_every_matmul_and_stays_close(workdir, tmp_path, feeds):
     """--int8-all: query x key and weights x value become MatMulInteger on two run-time quantised (uint8)
     activations (u8u8 products are exact on every kernel: no saturating int16 pairs), and the FFN output projection

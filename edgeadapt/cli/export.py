@@ -92,6 +92,13 @@ def export(
         " activation products too, one activation scale per tensor): about optimum's speed; costs F1 on some"
         " models (BENCHMARKS.md 4a).",
     ),
+    int8_weight_only: bool = typer.Option(
+        False,
+        "--int8-weight-only",
+        help="int8: every weight stored in 8 bits (blockwise, one scale per 32) but multiplied in float, no integer"
+        " kernels: logits closest to fp32 and the same on every CPU and in the browser; slower than the default"
+        " int8 (BENCHMARKS.md 4b).",
+    ),
     optimize: bool = typer.Option(
         False,
         "--optimize/--no-optimize",
@@ -120,7 +127,7 @@ def export(
     adapter_dtype = adapter_dtype or ("fp16" if web else "fp32")
     trim_vocab = trim_vocab or web
     if int8_ffn_out is None:  # a phone downloads the site: its size goal (45 MB) needs the 8-bit FFN output weights
-        int8_ffn_out = web and quantize == "int8" and not int8_all
+        int8_ffn_out = web and quantize == "int8" and not int8_all and not int8_weight_only
     with console.status("exporting...") as status:
         manifest = export_bundle(
             list(runs) or None,
@@ -140,6 +147,7 @@ def export(
             per_channel=per_channel,
             int8_ffn_out=int8_ffn_out,
             int8_all=int8_all,
+            int8_weight_only=int8_weight_only,
             optimize=optimize,
         )
     table = Table(title=f"bundle {target} ({manifest.mode}, {manifest.quantization})")

@@ -91,6 +91,7 @@ class GraphOptions:
     adapter_dtype: str = "fp32"
     optimize: bool = False
     int8_all: bool = False
+    weight_only: bool = False
 
     def record(self) -> dict:
         """The manifest's ``graph_options`` entry."""
@@ -99,7 +100,8 @@ class GraphOptions:
                 "per_channel": self.per_channel,
                 "ffn_out": self.int8_ffn_out,
                 "all_matmuls": self.int8_all,
-                "weight_bits": 7,
+                "weight_only": self.weight_only,
+                "weight_bits": 8 if self.weight_only else 7,
             }
             if self.quantize == "int8"
             else None
@@ -331,7 +333,13 @@ def _export_and_quantize(
         retype_slots(proto, sorted(slot_names), options.adapter_dtype)
         onnx.save_model(proto, str(float_path))
     slot_inputs = set(slot_shapes({name: [None] for name in slot_names}, options.adapter_dtype))
-    if options.quantize == "int8":
+    if options.quantize == "int8" and options.weight_only:
+        # the embedding table int8 (a lookup, dequantised exactly), every MatMul's weights blockwise 8-bit and
+        # multiplied in float: no integer arithmetic, so every CPU (and the browser) computes alike
+        quantize_int8(float_path, target, slot_inputs, per_channel=options.per_channel, op_types=("Gather",))
+        float_path.unlink()
+        weight_only_int8(target, None, slot_inputs, accuracy_level=0)
+    elif options.quantize == "int8":
         quantize_int8(
             float_path,
             target,
@@ -393,13 +401,15 @@ def export_bundle(
     int8_ffn_out: bool = False,
     optimize: bool = False,
     int8_all: bool = False,
+    int8_weight_only: bool = False,
 ) -> Manifest:
     """Export the runs into the bundle directory ``out`` (replaced atomically; nothing partial on failure).
 
     ``trim_vocab`` (implied by ``vocab_corpus`` / ``vocab_size``) keeps only the word-embedding rows the bundle's
     languages use: see :mod:`edgeadapt.export.trim`. ``adapter_dtype`` (fp32 | fp16 | int8) is how adapter
     files store their tensors (the graph upcasts them; :mod:`edgeadapt.export.slots`); ``per_channel``,
-    ``int8_ffn_out`` and ``int8_all`` (every MatMul dynamic int8, as optimum does) tune int8 weights; ``optimize``
+    ``int8_ffn_out`` and ``int8_all`` (every MatMul dynamic int8, as optimum does) tune int8 weights,
+    ``int8_weight_only`` stores every weight in 8 bits but computes in float (no integer kernels); ``optimize``
     saves onnxruntime's graph optimisations into the graph.
     """
     if mode not in MODES:
@@ -412,7 +422,11 @@ def export_bundle(
         raise EdgeAdaptError("--adapter-dtype applies to adapter files: use it with --mode externalize")
     if int8_all and int8_ffn_out:
         raise EdgeAdaptError("--int8-all quantises the FFN output projection dynamically: drop --int8-ffn-out")
-    options = GraphOptions(quantize, per_channel, int8_ffn_out, adapter_dtype, optimize, int8_all)
+    if int8_weight_only and (int8_all or int8_ffn_out or quantize != "int8"):
+        raise EdgeAdaptError(
+            "--int8-weight-only is its own int8 scheme: drop --int8-all / --int8-ffn-out, keep -q int8"
+        )
+    options = GraphOptions(quantize, per_channel, int8_ffn_out, adapter_dtype, optimize, int8_all, int8_weight_only)
     step = on_step or (lambda message: None)
     runs = collect_runs(run_dirs, runs_root)
     source_info = read_run(runs.source)

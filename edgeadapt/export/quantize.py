@@ -65,6 +65,7 @@ def quantize_int8(
     *,
     per_channel: bool = True,
     activation_products: bool = False,
+    op_types: tuple[str, ...] | None = None,
 ) -> list[str]:
     """Write an int8 dynamically quantised copy of ``source`` to ``target`` (QInt8 weights, per output channel
     unless ``per_channel`` is False: then one scale per weight tensor).
@@ -82,8 +83,9 @@ def quantize_int8(
     adapter tensors stay float graph inputs that an ``.onnx_adapter`` file can override, and so are MatMuls whose
     weight has a shape in ``keep_float_shapes`` (the pipeline keeps the FFN down-projection, fed by GELU outputs
     with heavy tails, in float). MatMuls of two activations (attention's query x key and weights x value) stay
-    float unless ``activation_products``: then both sides are quantised at run time, as optimum does. Returns the
-    excluded node names; raises if a slot was quantised anyway.
+    float unless ``activation_products``: then both sides are quantised at run time, as optimum does. ``op_types``
+    limits which ops are quantised (``("Gather",)``: the embedding table only). Returns the excluded node names;
+    raises if a slot was quantised anyway.
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -100,6 +102,7 @@ def quantize_int8(
             per_channel=per_channel,
             reduce_range=True,
             nodes_to_exclude=excluded,
+            op_types_to_quantize=list(op_types) if op_types else None,
             extra_options={"DefaultTensorType": TensorProto.FLOAT, "MatMulConstBOnly": not activation_products},
         )
     check_slots_float(onnx.load(str(target)), adapter_inputs)
@@ -132,19 +135,42 @@ WEIGHT_ONLY_ACCURACY_LEVEL = 4
 """``MatMulNBits`` compute type: 4 = int8, the activations quantised per block of 32 values (0 = float, slower)."""
 
 
-def weight_only_int8(graph: Path, shapes: set[tuple[int, int]], adapter_inputs: set[str]) -> list[str]:
-    """Store the weights of the float MatMuls whose weight has one of ``shapes`` as 8-bit integers, one scale per
-    block of 32 (onnxruntime's ``MatMulNBits``), in place; the activations get one scale per block of 32 values
-    at run time. Returns the nodes changed.
+def constant_matmuls(model: onnx.ModelProto, adapter_inputs: set[str]) -> list[str]:
+    """Names of the MatMul nodes with a constant 2-D weight, off the adapter branches (whose weights are slots)."""
+    weights = {tensor.name for tensor in model.graph.initializer if len(tensor.dims) == 2}
+    on_branches = set(adapter_nodes(model, adapter_inputs))
+    return [
+        node.name
+        for node in model.graph.node
+        if node.op_type == "MatMul" and node.input[1] in weights and node.name not in on_branches
+    ]
 
-    Used for the FFN down-projection: dynamic int8 there quantises its heavy-tailed GELU input with one scale per
-    tensor, which cost 1.9 F1 on AfriQA Yoruba; blockwise scales keep the outliers of one block from crushing
-    the others, at the same size (measured: BENCHMARKS.md section 5).
+
+def weight_only_int8(
+    graph: Path,
+    shapes: set[tuple[int, int]] | None,
+    adapter_inputs: set[str],
+    *,
+    accuracy_level: int = WEIGHT_ONLY_ACCURACY_LEVEL,
+) -> list[str]:
+    """Store the weights of the float MatMuls whose weight has one of ``shapes`` (None: every constant-weight
+    MatMul off the adapter branches) as 8-bit integers, one scale per block of 32 (onnxruntime's ``MatMulNBits``),
+    in place. ``accuracy_level`` 4: the activations get one int8 scale per block of 32 values at run time; 0: the
+    weights are dequantised and multiplied in float. Returns the nodes changed.
+
+    Used for the FFN down-projection (``--int8-ffn-out``): dynamic int8 there quantises its heavy-tailed GELU input
+    with one scale per tensor, which cost 1.9 F1 on AfriQA Yoruba; blockwise scales keep the outliers of one block
+    from crushing the others, at the same size (measured: BENCHMARKS.md section 5). And for every MatMul with
+    ``--int8-weight-only`` (level 0): no integer arithmetic at all.
     """
     from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
     model = onnx.load(str(graph))
-    names = matmuls_with_weight_shape(model, shapes)
+    if shapes is None:
+        names = constant_matmuls(model, adapter_inputs)
+    else:
+        on_branches = set(adapter_nodes(model, adapter_inputs))
+        names = [name for name in matmuls_with_weight_shape(model, shapes) if name not in on_branches]
     if not names:
         return []
     with quiet_root_logger():  # the quantiser logs every node it skips
@@ -153,7 +179,7 @@ def weight_only_int8(graph: Path, shapes: set[tuple[int, int]], adapter_inputs: 
             bits=8,
             block_size=WEIGHT_ONLY_BLOCK,
             is_symmetric=True,
-            accuracy_level=WEIGHT_ONLY_ACCURACY_LEVEL,
+            accuracy_level=accuracy_level,
             nodes_to_include=names,
         )
         quantizer.process()
