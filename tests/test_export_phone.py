@@ -128,13 +128,13 @@ def test_phone_bundle_with_every_option_answers_from_onnx_and_ort(int8_bundles):
     default, phone = int8_bundles["default"], int8_bundles["phone"]
     manifest = read_manifest(phone)
     assert manifest.graph_options == {
-        "int8": {"per_channel": False, "ffn_out": True, "all_matmuls": False, "weight_bits": 7},
+        "int8": {"per_channel": False, "ffn_out": True, "all_matmuls": False, "weight_only": False, "weight_bits": 7},
         "optimized": True,
         "identity_in_graph": True,
         "prompt_positions": "tail",
     }
     assert manifest.adapter_dtype == "fp16" and manifest.mobile_backbone == "backbone.ort"
-    default_int8 = {"per_channel": True, "ffn_out": False, "all_matmuls": False, "weight_bits": 7}
+    default_int8 = {"per_channel": True, "ffn_out": False, "all_matmuls": False, "weight_only": False, "weight_bits": 7}
     assert read_manifest(default).graph_options["int8"] == default_int8
     assert (phone / "backbone.onnx").stat().st_size < (default / "backbone.onnx").stat().st_size
     tokenizer = (phone / "tokenizer.json").read_text(encoding="utf-8")
