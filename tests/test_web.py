@@ -337,6 +337,7 @@ def test_export_web_writes_bundle_and_site_with_phone_options(workspace: Path) -
     assert exit_info.value.code in (0, None)
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["adapter_dtype"] == "fp16" and "vocabulary" in manifest["source"]
+    assert manifest["graph_options"]["int8"]["weight_only"] is True  # float arithmetic: the page answers as ask does
     web = json.loads((workspace / "phone-web" / "model" / "web.json").read_text(encoding="utf-8"))
     assert web["backbone_id"] == manifest["backbone_id"] and web["adapter_dtype"] == "fp16"
 

@@ -83,7 +83,7 @@ def export(
         None,
         "--int8-ffn-out/--no-int8-ffn-out",
         help="int8: store the FFN output projection's weights as 8-bit too (blockwise: one scale per 32 weights and"
-        " per 32 activations; kept float by default, on with --web): ~21 MB less on multilingual-e5-small.",
+        " per 32 activations; kept float by default): ~21 MB less on multilingual-e5-small.",
     ),
     int8_all: bool = typer.Option(
         False,
@@ -92,12 +92,12 @@ def export(
         " activation products too, one activation scale per tensor): about optimum's speed; costs F1 on some"
         " models (BENCHMARKS.md 4a).",
     ),
-    int8_weight_only: bool = typer.Option(
-        False,
-        "--int8-weight-only",
+    int8_weight_only: bool | None = typer.Option(
+        None,
+        "--int8-weight-only/--no-int8-weight-only",
         help="int8: every weight stored in 8 bits (blockwise, one scale per 32) but multiplied in float, no integer"
         " kernels: logits closest to fp32 and the same on every CPU and in the browser; slower than the default"
-        " int8 (BENCHMARKS.md 4b).",
+        " int8 (BENCHMARKS.md 4b). On by default with --web, so the page answers exactly as `edgeadapt ask`.",
     ),
     optimize: bool = typer.Option(
         False,
@@ -108,7 +108,8 @@ def export(
         False,
         "--web",
         help="Also write the static site of `edgeadapt web` next to the bundle (<out>-web), with the phone options"
-        " by default: --trim-vocab, fp16 adapters and --int8-ffn-out.",
+        " by default: --trim-vocab, fp16 adapters and --int8-weight-only (8-bit weights, float arithmetic: the"
+        " page's answers equal `edgeadapt ask`'s).",
     ),
     data_dir: Path | None = DataDirOption,
     workdir: Path | None = WorkdirOption,
@@ -126,7 +127,9 @@ def export(
     target = out or default_out
     adapter_dtype = adapter_dtype or ("fp16" if web else "fp32")
     trim_vocab = trim_vocab or web
-    if int8_ffn_out is None:  # a phone downloads the site: its size goal (45 MB) needs the 8-bit FFN output weights
+    if int8_weight_only is None:  # the page must answer as `ask` does: float arithmetic, the same in WASM and natively
+        int8_weight_only = web and quantize == "int8" and not int8_all and not int8_ffn_out
+    if int8_ffn_out is None:  # a phone downloads the site: its size goal (45 MB) needs 8-bit FFN output weights
         int8_ffn_out = web and quantize == "int8" and not int8_all and not int8_weight_only
     with console.status("exporting...") as status:
         manifest = export_bundle(
