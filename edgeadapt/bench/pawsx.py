@@ -35,6 +35,8 @@ class PawsxSettings:
     test_data: list[str] = field(default_factory=lambda: ["pawsx:de:test"])
     seeds: list[int] = field(default_factory=lambda: [1, 2, 3])
     epochs: float = 2.0
+    task_epochs: float | None = None
+    """Epochs of the task stage (None: ``epochs``); both language stages (method, full fine-tuning) use ``epochs``."""
     max_examples: int | None = None
 
 
@@ -45,7 +47,8 @@ def plan(settings: PawsxSettings, backbone: str) -> dict[str, dict[str, Any]]:
     runs: dict[str, dict[str, Any]] = {}
     for seed in settings.seeds:
         common = {"task": "pawsx", "backbone": backbone, "epochs": settings.epochs, "seed": seed, "save_every": 0}
-        task = TrainConfig(lang="en", stage="source", train_data=list(settings.task_data), **common)
+        task_common = {**common, "epochs": settings.task_epochs or settings.epochs}
+        task = TrainConfig(lang="en", stage="source", train_data=list(settings.task_data), **task_common)
         method = TrainConfig(
             lang=settings.lang, stage="target", train_data=list(settings.lang_data), synthetic_ratio=0.0, **common
         )

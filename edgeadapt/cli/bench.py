@@ -431,6 +431,9 @@ def pawsx(
     test_data: list[str] = typer.Option(["pawsx:de:test"], "--test-data", help="Scored pairs; repeat."),
     seeds: list[int] = typer.Option([1, 2, 3], "--seeds", help="Seeds of every stage; repeat."),
     epochs: float = typer.Option(2.0, "--epochs", help="Passes over each stage's pairs (the same budget for all)."),
+    task_epochs: float | None = typer.Option(
+        None, "--task-epochs", help="Passes of the task stage alone (default: --epochs; 6 learns PAWS-X, 2 does not)."
+    ),
     max_examples: int | None = MaxExamplesOption,
     backbone: str | None = typer.Option(None, "--backbone", help="Backbone (default: multilingual-e5-small)."),
     work: str = typer.Option("benchmarks/work/pawsx", "--work", help="Where the runs and bundles go."),
@@ -441,7 +444,7 @@ def pawsx(
 
     settings = PawsxSettings(
         lang=lang, task_data=list(task_data), lang_data=list(lang_data), test_data=list(test_data),
-        seeds=list(seeds), epochs=epochs, max_examples=max_examples,
+        seeds=list(seeds), epochs=epochs, task_epochs=task_epochs, max_examples=max_examples,
     )  # fmt: skip
     result = run_pawsx(
         settings, backbone=backbone, work=Path(work), out_dir=Path(out), data_dir=data_dir, command=_command(ctx),
