@@ -135,36 +135,20 @@ def _show(report, out: str | None, json_output: bool) -> None:
 
 
 def _results_table(report) -> Table:
+    """One row per run and dataset: EM / F1 for QA, accuracy / macro F1 for sentence pairs."""
     from edgeadapt.evaluation.pairs import PairEvalRow
 
-    if report.rows and isinstance(report.rows[0], PairEvalRow):
-        return _pairs_table(report)
-    table = Table(title="edgeadapt eval")
-    for name in ("run", "dataset", "EM", "F1", "count", "seconds"):
+    pairs = bool(report.rows) and isinstance(report.rows[0], PairEvalRow)
+    metrics = ("accuracy", "macro F1") if pairs else ("EM", "F1")
+    table = Table(title="edgeadapt eval (sentence pairs)" if pairs else "edgeadapt eval")
+    for name in ("run", "dataset", *metrics, "count", "seconds"):
         table.add_column(name, justify="left" if name in ("run", "dataset") else "right")
     for row in report.rows:
         kind = "zero-shot" if row.zero_shot else row.stage
+        values = (row.accuracy, row.macro_f1) if pairs else (row.em, row.f1)
         table.add_row(
-            f"{row.run_lang} ({kind})",
-            row.dataset,
-            f"{row.em:.2f}",
-            f"{row.f1:.2f}",
-            str(row.count),
-            f"{row.seconds:.1f}",
+            f"{row.run_lang} ({kind})", row.dataset, *(f"{v:.2f}" for v in values), str(row.count), f"{row.seconds:.1f}"
         )
-    return table
-
-
-def _pairs_table(report) -> Table:
-    table = Table(title="edgeadapt eval (sentence pairs)")
-    for name in ("run", "dataset", "accuracy", "macro F1", "count", "seconds"):
-        table.add_column(name, justify="left" if name in ("run", "dataset") else "right")
-    for row in report.rows:
-        kind = "zero-shot" if row.zero_shot else row.stage
-        table.add_row(
-            f"{row.run_lang} ({kind})", row.dataset, f"{row.accuracy:.2f}", f"{row.macro_f1:.2f}", str(row.count),
-            f"{row.seconds:.1f}",
-        )  # fmt: skip
     return table
 
 

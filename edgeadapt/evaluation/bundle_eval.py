@@ -18,9 +18,9 @@ from edgeadapt.evaluation.runner import (
     EvalReport,
     EvalRow,
     answer_language,
-    check_dataset_task,
+    check_runs_task,
+    datasets_kind,
     load_datasets,
-    load_pair_datasets,
     question_language,
 )
 
@@ -55,8 +55,9 @@ def evaluate_bundle(
     bundle = Path(bundle)
     engine = QAEngine(bundle, batch_size=batch_size or DEFAULT_BATCH, threads=threads)
     manifest = engine.manifest
-    check_dataset_task(datasets, [manifest.task], data_dir)
-    if manifest.task != "qa":
+    kind = datasets_kind(datasets, data_dir)
+    check_runs_task(kind, [manifest.task])
+    if kind == "pairs":
         return _evaluate_pair_bundle(engine, bundle, datasets, lang, data_dir, max_examples)
     examples = load_datasets(datasets, data_dir, max_examples)
     report = EvalReport(rows=[], settings={"max_length": manifest.max_length, "doc_stride": manifest.stride})
@@ -109,7 +110,7 @@ def _evaluate_pair_bundle(engine, bundle: Path, datasets: list[str], lang, data_
     """Accuracy and macro F1 of a sentence-pair bundle (``engine.classify`` on every pair)."""
     from edgeadapt.evaluation.pairs import PairEvalRow, pair_scores
 
-    examples = load_pair_datasets(datasets, data_dir, max_examples)
+    examples = load_datasets(datasets, data_dir, max_examples, kind="pairs")
     report = EvalReport(rows=[], settings={"max_length": engine.manifest.max_length, "task": engine.manifest.task})
     asked: dict[str, str] = {}
     index = {label: i for i, label in enumerate(engine.manifest.labels)}

@@ -82,7 +82,7 @@ def predict_pair_labels(
 
 
 def score_run_on_pairs(
-    model: torch.nn.Module, tokenizer, spec: str, examples: Sequence[SentencePairExample], **options
+    model: torch.nn.Module, tokenizer, examples: Sequence[SentencePairExample], **options
 ) -> tuple[list[int], float, float, float]:
     """(predicted labels, accuracy, macro F1, seconds) of ``model`` on one dataset."""
     began = time.perf_counter()

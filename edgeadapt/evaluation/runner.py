@@ -135,18 +135,20 @@ def answer_language(examples: list[QAExample]) -> str:
 
 
 def load_datasets(
-    specs: list[str], data_dir: str | os.PathLike | None, max_examples: int | None
-) -> dict[str, list[QAExample]]:
-    """The examples of every spec (the first ``max_examples`` of each when given)."""
-    from edgeadapt.data.specs import load_qa
+    specs: list[str], data_dir: str | os.PathLike | None, max_examples: int | None, kind: str = "qa"
+) -> dict[str, list]:
+    """The examples of every spec (the first ``max_examples`` of each when given): QA examples, or labelled
+    sentence pairs for ``kind`` ``pairs``."""
+    from edgeadapt.data.specs import load_qa, load_sentence_pairs
 
+    loader, noun = (load_qa, "questions") if kind == "qa" else (load_sentence_pairs, "sentence pairs")
     if max_examples is not None and max_examples < 1:
         raise EdgeAdaptError(f"--max-examples {max_examples} must be at least 1")
-    datasets: dict[str, list[QAExample]] = {}
+    datasets: dict[str, list] = {}
     for spec in specs:
-        examples = load_qa(spec, data_dir)
+        examples = loader(spec, data_dir)
         if not examples:
-            raise EdgeAdaptError(f"dataset {spec} holds no questions")
+            raise EdgeAdaptError(f"dataset {spec} holds no {noun}")
         datasets[spec] = examples[:max_examples] if max_examples else examples
     return datasets
 
@@ -200,13 +202,12 @@ def evaluate_runs(
 
         backbone = resolve_backbone(backbone)
     torch_device = resolve_device(device)
-    from edgeadapt.data.specs import dataset_kind
-
-    pairs = all(dataset_kind(spec, data_dir) == "pairs" for spec in datasets)  # language codes name pawsx runs then
+    kind = datasets_kind(datasets, data_dir)  # with sentence pairs, a language code names a runs/pawsx run
     to_evaluate = runs_to_evaluate(
-        [resolve_run_dir(value, workdir, "pawsx" if pairs else "qa") for value in runs], zero_shot
+        [resolve_run_dir(value, workdir, "qa" if kind == "qa" else "pawsx") for value in runs], zero_shot
     )
-    if check_dataset_task(datasets, [run_task(run.info) for run in to_evaluate], data_dir) != "qa":
+    check_runs_task(kind, [run_task(run.info) for run in to_evaluate])
+    if kind == "pairs":
         return evaluate_pair_runs(
             to_evaluate, datasets, backbone=backbone, data_dir=data_dir, max_examples=max_examples,
             max_length=max_length, batch_size=batch_size, device=torch_device,
@@ -265,9 +266,9 @@ def evaluate_runs(
     return report
 
 
-def check_dataset_task(datasets: list[str], tasks: list[str], data_dir: str | os.PathLike | None) -> str:
-    """The task that every dataset and every run (``tasks``) share: ``qa`` for QA data, the runs' pair task for
-    sentence-pair data; a one-line error when they do not match."""
+def datasets_kind(datasets: list[str], data_dir: str | os.PathLike | None) -> str:
+    """What every ``--data`` set holds: ``qa`` or ``pairs`` (labelled sentence pairs); a one-line error for
+    other data or a mix."""
     from edgeadapt.data.specs import dataset_kind
 
     kinds = {spec: dataset_kind(spec, data_dir) for spec in datasets}
@@ -276,29 +277,17 @@ def check_dataset_task(datasets: list[str], tasks: list[str], data_dir: str | os
         raise EdgeAdaptError(f"--data {wrong[0]} is {kinds[wrong[0]]} data: eval scores QA or sentence-pair sets")
     if len(set(kinds.values())) > 1:
         raise EdgeAdaptError("--data mixes QA and sentence-pair sets: score them in separate commands")
-    kind = next(iter(kinds.values()))
+    return next(iter(kinds.values()))
+
+
+def check_runs_task(kind: str, tasks: list[str]) -> None:
+    """Every run (or bundle) learned the task that data of ``kind`` scores; a one-line error otherwise."""
     for task in set(tasks):
         if (kind == "qa") != (task == "qa"):
             what = "QA" if kind == "qa" else "sentence-pair"
             raise EdgeAdaptError(
                 f"the run(s) learned the task '{task}' but --data names {what} sets: pick matching ones"
             )
-    return "qa" if kind == "qa" else (tasks[0] if tasks else "pawsx")
-
-
-def load_pair_datasets(specs: list[str], data_dir, max_examples: int | None) -> dict[str, list]:
-    """The labelled pairs of every spec (the first ``max_examples`` of each when given)."""
-    from edgeadapt.data.specs import load_sentence_pairs
-
-    if max_examples is not None and max_examples < 1:
-        raise EdgeAdaptError(f"--max-examples {max_examples} must be at least 1")
-    datasets = {}
-    for spec in specs:
-        pairs = load_sentence_pairs(spec, data_dir)
-        if not pairs:
-            raise EdgeAdaptError(f"dataset {spec} holds no sentence pairs")
-        datasets[spec] = pairs[:max_examples] if max_examples else pairs
-    return datasets
 
 
 def evaluate_pair_runs(
@@ -317,17 +306,20 @@ def evaluate_pair_runs(
     from edgeadapt.evaluation.predict import load_tokenizer
     from edgeadapt.training.runs import load_run_model
 
-    examples = load_pair_datasets(datasets, data_dir, max_examples)
+    examples = load_datasets(datasets, data_dir, max_examples, kind="pairs")
     report = EvalReport(rows=[], settings={})
     predictions: dict[str, list[dict[str, str]]] = {spec: [] for spec in examples}
+    tokenizers: dict[str, Any] = {}
     for run in to_evaluate:
         model = load_run_model(run.path, _backbone_for(run, backbone))
-        tokenizer = load_tokenizer(backbone or run.info["backbone"]["path"])
+        backbone_path = backbone or run.info["backbone"]["path"]
+        if backbone_path not in tokenizers:
+            tokenizers[backbone_path] = load_tokenizer(backbone_path)
         length = max_length or recorded_windows(run.info, None, None)[0] or 128
         report.settings["max_length"] = length
         for spec, items in examples.items():
             labels, accuracy, macro_f1, seconds = score_run_on_pairs(
-                model, tokenizer, spec, items, max_length=length, batch_size=batch_size, device=device
+                model, tokenizers[backbone_path], items, max_length=length, batch_size=batch_size, device=device
             )
             report.rows.append(
                 PairEvalRow(
