@@ -135,13 +135,13 @@ def collect_runs(run_dirs: list[Path] | None, runs_root: Path) -> RunSet:
             log.warning("warning: leaving out %s: an unfinished run (interrupted, or still training)", run)
     sources: set[Path] = set()
     targets: dict[str, Path] = {}
-    tasks = {run_task(read_run(run)) for run in candidates}
+    infos = {run: read_run(run) for run in candidates}
+    tasks = {run_task(info) for info in infos.values()}
     if len(tasks) > 1:
         raise EdgeAdaptError(
             f"the runs learned different tasks ({', '.join(sorted(tasks))}): export one task at a time"
         )
-    for run in candidates:
-        info = read_run(run)
+    for run, info in infos.items():
         if info["stage"] == "source":
             sources.add(run.resolve())
             continue
