@@ -23,7 +23,7 @@ from edgeadapt.runtime.features import encode_pair, pad_token_id, windowing_toke
 from edgeadapt.training.batches import StageData, encode_pairs
 from edgeadapt.training.features import TrainWindow
 from edgeadapt.training.lexicon import Lexicon, induce_lexicon, words
-from edgeadapt.training.synthetic import switch_words
+from edgeadapt.training.synthetic import switch_words, switched_copies
 
 SWITCH_PROB = 0.3
 """Share of a pair's translatable word types replaced by the code-switch generator."""
@@ -68,17 +68,8 @@ class PairCodeSwitch:
         return replace(pair, id=f"{pair.id}#cs-{self.lang}", sentence1=first, sentence2=second, lang=self.lang)
 
     def generate(self, pairs: list[SentencePairExample], count: int, seed: int) -> list[SentencePairExample]:
-        rng = random.Random(seed)
-        order = list(pairs)
-        rng.shuffle(order)
-        made = []
-        for pair in order:
-            if len(made) >= count:
-                break
-            switched = self.switch(pair, rng)
-            if switched is not None:
-                made.append(switched)
-        return made
+        """Up to ``count`` switched pairs from a seeded shuffle of ``pairs``."""
+        return switched_copies(pairs, count, seed, self.switch)
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "lexicon_size": len(self.lexicon), "word_type_prob": self.prob}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from edgeadapt.data.examples import Answer, ParallelPair, QAExample
 from edgeadapt.errors import EdgeAdaptError
@@ -85,6 +86,25 @@ def switch_words(text: str, lexicon: Lexicon, prob: float, rng: random.Random, k
     return "".join(pieces), new_offset, replaced
 
 
+T = TypeVar("T")
+
+
+def switched_copies(items: list[T], count: int, seed: int, switch: Callable[[T, random.Random], T | None]) -> list[T]:
+    """Up to ``count`` results of ``switch`` over a seeded shuffle of ``items`` (those it returns None for are
+    skipped): how every code-switch generator draws its copies."""
+    rng = random.Random(seed)
+    order = list(items)
+    rng.shuffle(order)
+    made: list[T] = []
+    for item in order:
+        if len(made) >= count:
+            break
+        switched = switch(item, rng)
+        if switched is not None:
+            made.append(switched)
+    return made
+
+
 @register_generator("code-switch")
 @dataclass
 class CodeSwitchGenerator(SyntheticGenerator):
@@ -136,14 +156,5 @@ class CodeSwitchGenerator(SyntheticGenerator):
 
     def generate(self, examples: list[QAExample], count: int, seed: int) -> list[QAExample]:
         """Up to ``count`` switched examples from a seeded shuffle of ``examples`` (answerable ones only)."""
-        rng = random.Random(seed)
-        order = [e for e in examples if e.answers and e.answers[0].start >= 0 and e.answers[0].text]
-        rng.shuffle(order)
-        out: list[QAExample] = []
-        for example in order:
-            if len(out) >= count:
-                break
-            switched = self.switch(example, rng)
-            if switched is not None:
-                out.append(switched)
-        return out
+        answerable = [e for e in examples if e.answers and e.answers[0].start >= 0 and e.answers[0].text]
+        return switched_copies(answerable, count, seed, self.switch)
