@@ -17,7 +17,7 @@ import numpy as np
 
 from edgeadapt.data.examples import SentencePairExample
 from edgeadapt.errors import EdgeAdaptError
-from edgeadapt.runtime.features import encode_pair, pad_batch, pad_token_id, windowing_tokenizer
+from edgeadapt.runtime.features import encode_pair, pad_token_id, windowing_tokenizer
 
 if TYPE_CHECKING:
     import torch
@@ -63,22 +63,14 @@ def predict_pair_labels(
     device: str | torch.device = "cpu",
 ) -> list[int]:
     """The predicted label of every pair (PyTorch; windows cut as in training and the runtime)."""
-    import torch
+    from edgeadapt.evaluation.predict import run_in_length_batches
 
     windowing = windowing_tokenizer(tokenizer, max_length=max_length, stride=0)
     windows = [encode_pair(windowing, e.sentence1, e.sentence2) for e in examples]
-    order = sorted(range(len(windows)), key=lambda i: len(windows[i]))
-    labels = [0] * len(windows)
-    pad = pad_token_id(tokenizer)
-    model.eval().to(device)
-    with torch.inference_mode():
-        for first in range(0, len(order), batch_size):
-            rows = order[first : first + batch_size]
-            batch = {k: torch.from_numpy(v).to(device) for k, v in pad_batch([windows[i] for i in rows], pad).items()}
-            predicted = model(**batch).logits.argmax(dim=-1).tolist()
-            for row, index in enumerate(rows):
-                labels[index] = int(predicted[row])
-    return labels
+    return run_in_length_batches(
+        model, windows, pad_token_id(tokenizer), lambda output, rows: output.logits.argmax(dim=-1).tolist(),
+        batch_size=batch_size, device=device, description="classifying",
+    )  # fmt: skip
 
 
 def score_run_on_pairs(

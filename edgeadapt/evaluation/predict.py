@@ -7,7 +7,8 @@ evaluations differ only by the model.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -29,6 +30,7 @@ from edgeadapt.training.model import PromptedQAModel
 from edgeadapt.windows import WindowPolicy, usable_positions
 
 DEFAULT_BATCH_SIZE = 16
+T = TypeVar("T")
 
 
 def load_tokenizer(backbone: str) -> Tokenizer:
@@ -80,6 +82,36 @@ def _progress(enabled: bool) -> Progress:
     )
 
 
+def run_in_length_batches(
+    model: torch.nn.Module,
+    windows: Sequence[Window],
+    pad_id: int,
+    read: Callable[[Any, list[int]], Sequence[T]],
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    device: str | torch.device = "cpu",
+    description: str = "predicting",
+    show_progress: bool = True,
+) -> list[T]:
+    """Run ``model`` over ``windows`` in batches of similar length (least padding), with a progress bar;
+    ``read(output, rows)`` turns one batch's output into one result per window of ``rows`` (indices into
+    ``windows``). The results come back in the windows' order."""
+    order = sorted(range(len(windows)), key=lambda i: len(windows[i]))
+    results: list[T | None] = [None] * len(windows)
+    model.eval().to(device)
+    with _progress(show_progress) as progress, torch.inference_mode():
+        task = progress.add_task(description, total=len(windows))
+        for first in range(0, len(order), batch_size):
+            rows = order[first : first + batch_size]
+            batch = {
+                k: torch.from_numpy(v).to(device) for k, v in pad_batch([windows[i] for i in rows], pad_id).items()
+            }
+            for index, result in zip(rows, read(model(**batch), rows), strict=True):
+                results[index] = result
+            progress.advance(task, len(rows))
+    return results  # type: ignore[return-value]
+
+
 def window_logits(
     model: PromptedQAModel,
     windows: Sequence[Window],
@@ -91,24 +123,16 @@ def window_logits(
     show_progress: bool = True,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Start and end logits (over each window's own tokens) for every window, batched by similar length."""
-    order = sorted(range(len(windows)), key=lambda i: len(windows[i]))
-    results: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(windows)
-    model.eval().to(device)
-    with _progress(show_progress) as progress, torch.inference_mode():
-        task = progress.add_task(description, total=len(windows))
-        for first in range(0, len(order), batch_size):
-            rows = order[first : first + batch_size]
-            batch = {
-                k: torch.from_numpy(v).to(device) for k, v in pad_batch([windows[i] for i in rows], pad_id).items()
-            }
-            output = model(**batch)
-            starts = output.start_logits.float().cpu().numpy()
-            ends = output.end_logits.float().cpu().numpy()
-            for row, index in enumerate(rows):
-                n = len(windows[index])
-                results[index] = (starts[row, :n], ends[row, :n])
-            progress.advance(task, len(rows))
-    return results  # type: ignore[return-value]
+
+    def read(output: Any, rows: list[int]) -> list[tuple[np.ndarray, np.ndarray]]:
+        starts = output.start_logits.float().cpu().numpy()
+        ends = output.end_logits.float().cpu().numpy()
+        return [(starts[row, : len(windows[i])], ends[row, : len(windows[i])]) for row, i in enumerate(rows)]
+
+    return run_in_length_batches(
+        model, windows, pad_id, read, batch_size=batch_size, device=device, description=description,
+        show_progress=show_progress,
+    )  # fmt: skip
 
 
 def predict_spans(
