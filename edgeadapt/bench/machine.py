@@ -33,11 +33,27 @@ def cpu_flags() -> set[str]:
     return set()
 
 
+def usable_cpu_flags() -> set[str]:
+    """:func:`cpu_flags` less those this process cannot use, by numpy's own CPUID check (``avx512_vnni`` is
+    numpy's ``AVX512VNNI``): ``/proc/cpuinfo`` describes the host, so under an emulator (QEMU user mode passes it
+    through while its CPUID says Haswell) or with AVX-512 disabled by the OS it claims too much. Of the flags numpy
+    does not know, the AVX-512 and AMX ones go with ``avx512f``; the others stay as listed."""
+    flags = cpu_flags()
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__ as features
+    except ImportError:  # numpy < 2 or another layout: trust /proc/cpuinfo
+        return flags
+    usable = {flag for flag in flags if features.get(flag.replace("_", "").upper(), True)}
+    if "avx512f" in flags and "avx512f" not in usable:
+        usable = {flag for flag in usable if not flag.startswith(("avx512", "amx"))}
+    return usable
+
+
 def int8_cpu_flags() -> list[str]:
-    """The int8-relevant CPU flags (``avx2``, ``avx512_vnni``, ``amx_int8``...; ARM: ``asimddp``, ``i8mm``): which
-    onnxruntime kernels ran, for every benchmark figure."""
+    """The int8-relevant CPU flags this process can use (``avx2``, ``avx512_vnni``, ``amx_int8``...; ARM:
+    ``asimddp``, ``i8mm``): which onnxruntime kernels ran, for every benchmark figure."""
     wanted = ("avx", "amx", "asimd", "i8mm", "sve", "dotprod")
-    return sorted(flag for flag in cpu_flags() if flag.startswith(wanted))
+    return sorted(flag for flag in usable_cpu_flags() if flag.startswith(wanted))
 
 
 def memory_bytes() -> int | None:
