@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_runner import run_cli
 from run_factory import make_workspace
 
 from edgeadapt.export.pipeline import export_bundle
@@ -32,6 +33,7 @@ from edgeadapt.runtime.features import pad_batch
 
 QEMU = shutil.which("qemu-x86_64")
 REQUIRED = os.environ.get("EDGEADAPT_REQUIRE_AVX2_EMULATION") == "1"
+SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "data"
 HASWELL = "Haswell-v4"  # AVX, AVX2, FMA, F16C; no AVX-512 of any kind, so no VNNI
 CONTEXT = (
     "Lagos is the largest city in Nigeria and one of the largest in Africa. Nairobi is the capital of Kenya;"
@@ -157,3 +159,29 @@ def test_int8_bundles_compute_alike_on_emulated_avx2_and_on_this_cpu(tiny_backbo
     eight_dev = np.abs(np.load(out / "eight_bit.npy") - np.load(out / "fp32_graph.npy")).max()
     seven_dev = np.abs(np.load(out / "int8-en.npy") - np.load(out / "fp32-en.npy")).max()
     assert eight_dev > 1.5 * seven_dev, (eight_dev, seven_dev)
+
+
+@pytest.mark.slow
+def test_bench_int8_cpus_scores_bundles_here_and_on_emulated_avx2(tiny_backbone: Path, tmp_path: Path, capsys):
+    """`edgeadapt bench int8-cpus`: eval --bundle of the fp32 reference here, of the int8 bundle here and under QEMU's
+    Haswell; the same integer products give the same answers, so the F1 deltas agree across CPUs."""
+    work = make_workspace(tiny_backbone, tmp_path / "work")
+    export_bundle(None, work / "runs", tmp_path / "int8")
+    export_bundle(None, work / "runs", tmp_path / "fp32", quantize="none")
+    out = tmp_path / "results"
+    args = ["bench", "int8-cpus", "--fp32", str(tmp_path / "fp32"), "--int8", f"default={tmp_path / 'int8'}"]
+    args += ["--data", "afriqa:yo:test", "--data", "xquad:en", "-n", "6", "--data-dir", str(SAMPLES), "--out", str(out)]
+    code, err = run_cli(args, capsys)
+    assert code == 0, err
+    result = json.loads((out / "int8_cpus.json").read_text())
+    here, emulated = result["cpus"]["this CPU"], result["cpus"][f"emulated {HASWELL} (QEMU user mode)"]
+    assert emulated["emulated"] == HASWELL and "avx2" in emulated["cpu_flags"]
+    assert not [flag for flag in emulated["cpu_flags"] if flag.startswith("avx512")]
+    deltas = here["bundles"]["default"]["f1_delta_vs_fp32"]
+    assert set(deltas) == {"afriqa:yo:test", "xquad:en"}
+    assert emulated["bundles"]["default"]["f1"] == here["bundles"]["default"]["f1"]
+    summary = json.loads((out / "summary.json").read_text())["int8_f1_delta_by_cpu"]
+    assert summary[f"emulated {HASWELL} (QEMU user mode)"]["f1_delta_vs_fp32"]["default"] == deltas
+
+    code, err = run_cli(["bench", "int8-cpus", "--fp32", str(tmp_path / "fp32"), "--int8", str(tmp_path)], capsys)
+    assert code == 2 and "no bundle (manifest.json)" in err

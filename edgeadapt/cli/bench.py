@@ -465,3 +465,61 @@ def pawsx(
         f" {bundles['none']['adapter_file']} {bundles['none']['adapter_bytes'] / 1e3:.0f} kB"
     )
     console.print(f"written: {Path(out) / 'pawsx.json'}, {Path(out) / 'summary.json'}")
+
+
+INT8_CPUS_HELP = (
+    "int8 against fp32 F1 of real bundles on this CPU and on an emulated AVX2-only CPU (no AVX-512, no VNNI).\n"
+    "\n"
+    "onnxruntime picks its integer kernels by CPU; this runs `edgeadapt eval --bundle` for the fp32 bundle here and"
+    " for every int8 bundle here and under QEMU user mode (`qemu-x86_64 -cpu Haswell-v4`, Debian's qemu-user), whose"
+    " CPUID makes onnxruntime take its AVX2 kernels. Emulation is 10-30x slower: keep -n modest. Writes"
+    " int8_cpus.json and the 'int8_f1_delta_by_cpu' key of summary.json.\n"
+    "\n"
+    "Examples:\n"
+    "\n"
+    "  edgeadapt bench int8-cpus --fp32 export-fp32 --int8 int8=export\n"
+    "\n"
+    "  edgeadapt bench int8-cpus --fp32 b/fp32 --int8 int8=b/int8 --int8 weight_only=b/wo --data afriqa:yo:test"
+    " -n 100\n"
+)
+
+
+@app.command("int8-cpus", help=INT8_CPUS_HELP)
+def int8_cpus(
+    ctx: typer.Context,
+    fp32: str = typer.Option(..., "--fp32", help="The fp32 bundle (export --quantize none): the reference."),
+    int8: list[str] = typer.Option(..., "--int8", help="An int8 bundle as NAME=DIR (or DIR); repeat."),
+    data: list[str] = typer.Option(["afriqa:yo:test", "tydiqa:sw:dev"], "--data", "-d", help="QA sets; repeat."),
+    max_examples: int | None = MaxExamplesOption,
+    emulate: list[str] = typer.Option(
+        ["Haswell-v4"], "--emulate", help="QEMU CPU models to emulate (qemu-x86_64 -cpu help); repeat."
+    ),
+    no_emulation: bool = typer.Option(False, "--no-emulation", help="Score on this CPU only."),
+    out: str = ResultsOption,
+    data_dir: str | None = DataDirOption,
+) -> None:
+    from edgeadapt.bench.int8_cpus import Int8CpuSettings, run_int8_cpus
+    from edgeadapt.bundle import MANIFEST_FILE
+
+    bundles: dict[str, str] = {}
+    for item in int8:
+        name, _, path = item.rpartition("=")
+        name = name or Path(path).name
+        if not Path(path, MANIFEST_FILE).exists():
+            raise EdgeAdaptError(f"--int8 {item}: no bundle (manifest.json) in {path}; pass NAME=DIR of an export")
+        bundles[name] = path
+    if not Path(fp32, MANIFEST_FILE).exists():
+        raise EdgeAdaptError(f"--fp32 {fp32}: no bundle (manifest.json) there; export one with --quantize none")
+    settings = Int8CpuSettings(
+        fp32=fp32,
+        int8=bundles,
+        data=list(data),
+        max_examples=max_examples,
+        emulate=[] if no_emulation else list(emulate),
+    )
+    result = run_int8_cpus(settings, out_dir=Path(out), data_dir=data_dir, command=_command(ctx), step=_print_step)
+    for label, entry in result["cpus"].items():
+        for name, item in entry["bundles"].items():
+            deltas = ", ".join(f"{spec} {delta:+.2f}" for spec, delta in item["f1_delta_vs_fp32"].items())
+            console.print(f"{label}: {name} F1 vs fp32: {deltas}")
+    console.print(f"written: {Path(out) / 'int8_cpus.json'}, {Path(out) / 'summary.json'}")
