@@ -4,6 +4,8 @@ Imports json, hashlib and numpy only. Layout of a bundle directory::
 
     manifest.json            this file's data (format version, languages, tensor names/shapes, hashes)
     tokenizer.json           the backbone's tokenizer (``tokenizers`` format)
+    tokenizer.model          Unigram tokenizers: the same pieces as a sentencepiece model, which the runtime
+                             searches instead of loading tokenizer.json's model (absent in older bundles)
     backbone.onnx            externalize mode: the one shared graph with adapter slots
     <lang>.onnx_adapter      externalize mode: soft prompt + LoRA tensors of one language
     <lang>.onnx              merge mode: one self-contained graph per language
@@ -29,6 +31,9 @@ READABLE_VERSIONS = (1, 2)
 """Version 2 added ``task`` (and ``labels``); a version-1 bundle reads as a QA bundle."""
 MANIFEST_FILE = "manifest.json"
 TOKENIZER_FILE = "tokenizer.json"
+TOKENIZER_MODEL_FILE = "tokenizer.model"
+"""Listed in ``files`` when export wrote it (see :mod:`edgeadapt.export.unigram_model`); no manifest field names
+it, so runtimes that predate it read the bundle as before."""
 BACKBONE_FILE = "backbone.onnx"
 ADAPTER_SUFFIX = ".onnx_adapter"
 WEIGHTS_SUFFIX = ".data"

@@ -1,6 +1,7 @@
 """The device side: tokenisation, onnxruntime sessions, adapter switching, span decoding.
 
-Imports numpy, onnxruntime, tokenizers and :mod:`edgeadapt.bundle` only; never torch or transformers.
+Imports numpy, onnxruntime, tokenizers, sentencepiece (:mod:`.compact`, for bundles with ``tokenizer.model``) and
+:mod:`edgeadapt.bundle` only; never torch or transformers.
 ``QAEngine`` and ``Answer`` are imported lazily so that training code using :mod:`.features` does not load
 onnxruntime.
 """

@@ -1,5 +1,5 @@
 """Offline extractive QA (and, for a ``pawsx`` bundle, sentence-pair classification) over an exported bundle:
-onnxruntime + tokenizers + numpy, never torch.
+onnxruntime + tokenizers (+ sentencepiece for Unigram vocabularies) + numpy, never torch.
 
 Externalize bundles: ONE backbone session; each language is an ``ort.LoraAdapter`` (soft prompt + LoRA
 tensors, memory-mapped) made active per call through its own ``ort.RunOptions``, so languages switch per call
@@ -21,6 +21,7 @@ from tokenizers import Tokenizer
 from edgeadapt.bundle import (
     ADAPTER_ELEMENT_TYPES,
     SCALE_SUFFIX,
+    TOKENIZER_MODEL_FILE,
     LanguageEntry,
     Manifest,
     check_adapter_tensors,
@@ -30,8 +31,10 @@ from edgeadapt.bundle import (
     verify_graph,
 )
 from edgeadapt.errors import EdgeAdaptError
+from edgeadapt.runtime.compact import CompactTokenizer, open_compact_tokenizer
 from edgeadapt.runtime.features import (
     Window,
+    WindowTokenizer,
     cut_into_windows,
     encode_pair,
     encode_windows,
@@ -73,9 +76,21 @@ class QAEngine:
     corrupt, made for another backbone or of the wrong shape is refused (see :attr:`unavailable`) while the
     others keep serving. ``mobile=True`` opens the ``.ort`` graphs of a bundle exported with ``--mobile``.
     :attr:`load_seconds` is the wall time of the constructor (checksums, session, adapters).
+
+    A bundle with ``tokenizer.model`` (Unigram vocabularies) is tokenised by sentencepiece over its pieces, with the
+    same windows as ``tokenizers`` in about 245 MB less memory for a 250k-piece vocabulary; ``compact_tokenizer=False``
+    (or a bundle without the file, or no sentencepiece installed) loads ``tokenizer.json`` whole instead.
     """
 
-    def __init__(self, bundle: str | Path, *, threads: int = 0, mobile: bool = False, batch_size: int = DEFAULT_BATCH):
+    def __init__(
+        self,
+        bundle: str | Path,
+        *,
+        threads: int = 0,
+        mobile: bool = False,
+        batch_size: int = DEFAULT_BATCH,
+        compact_tokenizer: bool = True,
+    ):
         began = time.perf_counter()
         self.bundle = Path(bundle)
         self.manifest: Manifest = read_manifest(self.bundle)
@@ -88,7 +103,7 @@ class QAEngine:
         self._options.enable_mem_pattern = False
         if threads:
             self._options.intra_op_num_threads = threads
-        tokenizer = self._read_tokenizer()
+        tokenizer = self._read_tokenizer(compact_tokenizer)
         self._pad_id = pad_token_id(tokenizer)
         self._tokenizer = cut_into_windows(tokenizer, self.manifest.max_length, self.manifest.stride)
         self._lock = threading.Lock()
@@ -132,8 +147,17 @@ class QAEngine:
             raise EdgeAdaptError(f"bundle {self.bundle} lists no graph")
         return name
 
-    def _read_tokenizer(self) -> Tokenizer:
+    @property
+    def compact_tokenizer(self) -> bool:
+        """Whether sentencepiece tokenises (``tokenizer.model``) rather than ``tokenizer.json``'s own model."""
+        return isinstance(self._tokenizer, CompactTokenizer)
+
+    def _read_tokenizer(self, compact: bool) -> WindowTokenizer:
         path = verify_file(self.bundle, self.manifest, self.manifest.tokenizer)
+        if compact and TOKENIZER_MODEL_FILE in self.manifest.files:
+            found = open_compact_tokenizer(path, verify_file(self.bundle, self.manifest, TOKENIZER_MODEL_FILE))
+            if found is not None:
+                return found
         try:
             return Tokenizer.from_file(str(path))
         except Exception as exc:  # tokenizers raises plain Exception

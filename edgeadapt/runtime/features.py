@@ -1,15 +1,23 @@
 """Question + context -> model input windows, with a sliding window over long contexts.
 
-Uses the ``tokenizers`` library alone, so training (through a fast tokenizer's ``backend_tokenizer``),
-evaluation and the device runtime cut windows the same way.
+Uses the ``tokenizers`` library, so training (through a fast tokenizer's ``backend_tokenizer``), evaluation and
+the device runtime cut windows the same way; the runtime may pass a
+:class:`~edgeadapt.runtime.compact.CompactTokenizer` instead, which cuts the same windows in less memory.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Union
 
 import numpy as np
 from tokenizers import Tokenizer
+
+if TYPE_CHECKING:
+    from edgeadapt.runtime.compact import CompactTokenizer
+
+WindowTokenizer = Union[Tokenizer, "CompactTokenizer"]
+"""What the functions below take: a ``tokenizers.Tokenizer`` or the runtime's compact Unigram tokenizer."""
 
 MAX_QUESTION_TOKENS = 64
 
@@ -39,7 +47,7 @@ def windowing_tokenizer(tokenizer: Tokenizer, max_length: int = 384, stride: int
     return cut_into_windows(Tokenizer.from_str(tokenizer.to_str()), max_length, stride)
 
 
-def cut_into_windows(tokenizer: Tokenizer, max_length: int = 384, stride: int = 128) -> Tokenizer:
+def cut_into_windows(tokenizer: WindowTokenizer, max_length: int = 384, stride: int = 128) -> WindowTokenizer:
     """Make ``tokenizer`` itself cut the context into overlapping windows (no copy: for a tokenizer the caller
     owns; a copy of a 250k-piece unigram tokenizer costs about 300 MB of memory)."""
     tokenizer.no_padding()
@@ -47,7 +55,7 @@ def cut_into_windows(tokenizer: Tokenizer, max_length: int = 384, stride: int = 
     return tokenizer
 
 
-def question_limit(tokenizer: Tokenizer) -> int:
+def question_limit(tokenizer: WindowTokenizer) -> int:
     """The most question tokens a window keeps: ``MAX_QUESTION_TOKENS``, fewer when the window is so short that the
     context part would not exceed the stride (the tokenizer requires it)."""
     truncation = tokenizer.truncation or {}
@@ -57,22 +65,30 @@ def question_limit(tokenizer: Tokenizer) -> int:
     return max(1, min(MAX_QUESTION_TOKENS, room))
 
 
-def _shorten_question(tokenizer: Tokenizer, question: str, limit: int | None = None) -> str:
+def _shorten_question(tokenizer: WindowTokenizer, question: str, limit: int | None = None) -> str:
     """Cut a very long question to its first ``limit`` tokens (default :func:`question_limit`; by character
     offset)."""
     limit = limit or question_limit(tokenizer)
     try:
         encoding = tokenizer.encode(question, add_special_tokens=False)
     except Exception:  # noqa: BLE001 - tokenizers raises a plain Exception: a question alone longer than the window
-        measuring = Tokenizer.from_str(tokenizer.to_str())  # may not be truncated (only the context may): measure
-        measuring.no_truncation()  # it with an untruncated copy (rare: made only for such a question)
-        encoding = measuring.encode(question, add_special_tokens=False)
+        encoding = _untruncated(tokenizer).encode(question, add_special_tokens=False)
     if len(encoding.ids) <= limit:
         return question
     return question[: encoding.offsets[limit - 1][1]]
 
 
-def encode_windows(tokenizer: Tokenizer, question: str, context: str) -> list[Window]:
+def _untruncated(tokenizer: WindowTokenizer) -> WindowTokenizer:
+    """A copy of ``tokenizer`` without truncation: a question alone longer than the window may not be truncated (only
+    the context may), so it is measured with such a copy (rare: made only for such a question)."""
+    if not isinstance(tokenizer, Tokenizer):
+        return tokenizer.untruncated()
+    measuring = Tokenizer.from_str(tokenizer.to_str())
+    measuring.no_truncation()
+    return measuring
+
+
+def encode_windows(tokenizer: WindowTokenizer, question: str, context: str) -> list[Window]:
     """All windows of one example; ``tokenizer`` comes from :func:`windowing_tokenizer`."""
     question = _shorten_question(tokenizer, question.strip())
     first = tokenizer.encode(question, context)
@@ -86,7 +102,7 @@ def encode_windows(tokenizer: Tokenizer, question: str, context: str) -> list[Wi
     return windows
 
 
-def encode_pair(tokenizer: Tokenizer, first: str, second: str) -> Window:
+def encode_pair(tokenizer: WindowTokenizer, first: str, second: str) -> Window:
     """One window over a sentence pair (``tokenizer`` from :func:`windowing_tokenizer` / :func:`cut_into_windows`):
     the first sentence is cut to half of the window's room (so training, eval and the runtime cut alike whatever
     their stride), the second to what is left."""
@@ -118,7 +134,7 @@ def pad_batch(
     return {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
 
 
-def pad_token_id(tokenizer: Tokenizer) -> int:
+def pad_token_id(tokenizer: WindowTokenizer) -> int:
     """The id of the tokenizer's padding token (``<pad>`` or ``[PAD]``), 0 if it has none."""
     for token in ("<pad>", "[PAD]"):
         token_id = tokenizer.token_to_id(token)
