@@ -51,6 +51,7 @@ from edgeadapt.export.trim import (
     plan_bundle_vocabulary,
     trim_encoder_embeddings,
 )
+from edgeadapt.export.unigram_model import write_tokenizer_model
 from edgeadapt.fileio import atomic_dir, sha256_file
 from edgeadapt.tasks import PAIR_LABELS, QA
 from edgeadapt.training.bottleneck import bottleneck_layers
@@ -464,6 +465,7 @@ def export_bundle(
         _write_tokenizer(backbone_path, tmp / TOKENIZER_FILE)
         if vocabulary is not None:
             (tmp / TOKENIZER_FILE).write_text(vocabulary.tokenizer_json, encoding="utf-8")
+        write_tokenizer_model(tmp, max_length, window.doc_stride)  # Unigram: the pieces for sentencepiece
         if mode == "externalize":
             step(f"exporting {BACKBONE_FILE} ({len(slots)} adapter slots + soft prompt, {quantize})")
             graph = ExportableQA(
