@@ -1,10 +1,12 @@
-"""Build a tiny BERT backbone (2 layers, small vocabulary) with a matching fast tokenizer.
+"""Build a tiny BERT backbone (2 layers, small vocabulary) with a matching fast tokenizer: WordPiece, or an XLM-R
+style Unigram one (precompiled charsmap, Metaspace, ``<s> A </s></s> B </s>``) as multilingual-e5-small has.
 
 Saved with ``save_pretrained`` so that tests load it back through edgeadapt's real loading code.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 CORPUS = [
@@ -23,14 +25,65 @@ CORPUS = [
 ]
 
 
-def build_tiny_backbone(
-    path: Path, *, vocab_size: int = 600, hidden: int = 32, layers: int = 2, heads: int = 2, seed: int = 0
-) -> Path:
-    """Write a tiny ``BertModel`` and its tokenizer to ``path`` and return ``path``."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+UNIGRAM_CHAR_MAP = {
+    **{cp: " " for cp in (0x09, 0x0A, 0x0D, 0x3000, 0x00A0)},  # tab, new lines and exotic spaces: a space
+    0x200B: "",  # zero-width space: dropped
+    0xFB01: "fi",
+    0xFF21: "A",
+    0xFF42: "b",
+    0x2460: "1",
+    0x00BD: "1\u20442",  # ½: 1⁄2
+}
+"""A small per-character map in the style of the real backbone's (NFKC of a few characters, spaces, drops)."""
 
+
+def build_unigram_tokenizer(vocab_size: int = 300):
+    """An XLM-R style Unigram ``tokenizers.Tokenizer`` trained on :data:`CORPUS`, built the way edgeadapt builds
+    multilingual-e5-small's (scores rounded to float32, as sentencepiece stores them)."""
+    import numpy as np
+    from tokenizers import Tokenizer, models, trainers
+
+    from edgeadapt.backbones.e5s import Vocabulary
+    from edgeadapt.backbones.xlmr_tokenizer import build_tokenizer
+
+    trained = Tokenizer(models.Unigram())
+    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    trainer = trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=specials, unk_token="<unk>")
+    trained.train_from_iterator(CORPUS * 3, trainer=trainer)
+    vocab = json.loads(trained.to_str())["model"]["vocab"]
+    pieces = [piece for piece, _ in vocab]
+    scores = np.array([score for _, score in vocab], dtype=np.float32)
+    return build_tokenizer(Vocabulary(pieces, scores, bos=0, eos=2, pad=1, unk=3), UNIGRAM_CHAR_MAP)
+
+
+def build_tiny_backbone(
+    path: Path,
+    *,
+    vocab_size: int = 600,
+    hidden: int = 32,
+    layers: int = 2,
+    heads: int = 2,
+    seed: int = 0,
+    tokenizer: str = "wordpiece",
+) -> Path:
+    """Write a tiny ``BertModel`` and its tokenizer (``wordpiece`` or ``unigram``) to ``path`` and return ``path``."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    if tokenizer == "unigram":
+        tok = build_unigram_tokenizer(vocab_size // 2)
+        fast = PreTrainedTokenizerFast(
+            tokenizer_object=tok,
+            bos_token="<s>",
+            eos_token="</s>",
+            unk_token="<unk>",
+            pad_token="<pad>",
+            cls_token="<s>",
+            sep_token="</s>",
+            mask_token="<mask>",
+            model_max_length=128,
+        )
+        return _save_tiny(path, tok, fast, hidden, layers, heads, seed)
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True, strip_accents=False)
@@ -53,6 +106,13 @@ def build_tiny_backbone(
         mask_token="[MASK]",
         model_max_length=128,
     )
+    return _save_tiny(path, tok, fast, hidden, layers, heads, seed)
+
+
+def _save_tiny(path: Path, tok, fast, hidden: int, layers: int, heads: int, seed: int) -> Path:
+    import torch
+    from transformers import BertConfig, BertModel
+
     torch.manual_seed(seed)
     config = BertConfig(
         vocab_size=tok.get_vocab_size(),
