@@ -413,3 +413,30 @@ def test_fully_fine_tuned_source_stage_exports_as_the_backbone(full_source_workd
         out = pulled.eval()(*(torch.from_numpy(feeds[k]) for k in ("input_ids", "attention_mask", "token_type_ids")))
     bare = np.stack([out.start_logits.numpy(), out.end_logits.numpy()])
     assert np.abs(_onnx_logits(fp32, feeds, "en") - bare).max() > 10 * FP32_TOL
+
+
+def test_onnxruntime_runs_one_gelu_kernel_and_no_skip_layer_norm(workdir, fp32_bundle, int8_bundle, tmp_path):
+    """Export writes each GELU in the order onnxruntime's GeluFusion matches (one Gelu kernel a layer, not five
+    nodes); sessions leave out SkipLayerNormFusion, slower than Add + LayerNormalization (DISABLED_FUSIONS), and
+    --optimize does not bake it in either."""
+    from collections import Counter
+
+    import onnxruntime as ort
+
+    from edgeadapt.runtime.engine import DISABLED_FUSIONS
+
+    def ops_at_run_time(bundle: Path) -> Counter:
+        options = ort.SessionOptions()
+        options.optimized_model_filepath = str(tmp_path / f"{bundle.name}-optimized.onnx")
+        ort.InferenceSession(str(bundle / "backbone.onnx"), options, disabled_optimizers=DISABLED_FUSIONS)
+        saved = onnx.load(options.optimized_model_filepath, load_external_data=False)  # weights stay where they are
+        return Counter(node.op_type for node in saved.graph.node)
+
+    for bundle in (fp32_bundle, int8_bundle):
+        ops = ops_at_run_time(bundle)
+        assert ops["Gelu"] + ops["BiasGelu"] == 2 and ops["Erf"] == 0, (bundle.name, ops)  # 2 layers (tiny backbone)
+        assert ops["SkipLayerNormalization"] == 0 and ops["LayerNormalization"] >= 4, (bundle.name, ops)
+    optimized = tmp_path / "optimized"
+    export_bundle(None, workdir / "runs", optimized, optimize=True)
+    baked = Counter(n.op_type for n in onnx.load(str(optimized / "backbone.onnx"), load_external_data=False).graph.node)
+    assert baked["Gelu"] + baked["BiasGelu"] == 2 and baked["SkipLayerNormalization"] == 0, baked

@@ -17,12 +17,16 @@ def optimize_offline(graph: Path, slots: set[str]) -> None:
     """Replace ``graph`` by its onnxruntime-optimised form (CPU); raise if an adapter slot is no longer overridable."""
     import onnxruntime as ort
 
+    from edgeadapt.runtime.engine import DISABLED_FUSIONS
+
     scratch = graph.with_name(f".{graph.name}.optimized")
     options = ort.SessionOptions()
     options.log_severity_level = 3
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     options.optimized_model_filepath = str(scratch)
-    ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+    ort.InferenceSession(
+        str(graph), options, providers=["CPUExecutionProvider"], disabled_optimizers=DISABLED_FUSIONS
+    )  # the fusions the runtime leaves out are not baked in either
     check = ort.SessionOptions()
     check.log_severity_level = 3
     check.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL

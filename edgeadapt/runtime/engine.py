@@ -50,6 +50,13 @@ memory grows with the batch (measured on a 3-language phone bundle: peak RSS 393
 dev through ``eval --bundle`` 2.4x faster at 1)."""
 
 
+DISABLED_FUSIONS = ["SkipLayerNormFusion"]
+"""onnxruntime fusions left out of every session: ``SkipLayerNormalization`` (residual add + layer norm in one
+contrib kernel) measured slower than the plain ``Add`` + ``LayerNormalization`` it replaces, 1.3 against about 0.2
+ms per layer norm of a 384-token window of multilingual-e5-small (1 thread, AMD EPYC with AVX-512): dropping it
+makes a window 14 % faster (BENCHMARKS.md section 4). Numerically the same sums."""
+
+
 @dataclass(frozen=True)
 class Answer(Span):
     """A :class:`Span` plus the language that answered and the wall time of the call in milliseconds."""
@@ -167,7 +174,9 @@ class QAEngine:
         """A session on a bundle graph, after its checksum and its stamped identity (``lang``: a merged graph's)."""
         path = verify_graph(self.bundle, self.manifest, name)
         try:
-            session = ort.InferenceSession(str(path), self._options, providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(
+                str(path), self._options, providers=["CPUExecutionProvider"], disabled_optimizers=DISABLED_FUSIONS
+            )
         except Exception as exc:  # onnxruntime raises its own exception types
             raise EdgeAdaptError(f"onnxruntime cannot open {path}: {str(exc).splitlines()[0]}") from exc
         check_graph_identity(self.manifest, path, dict(session.get_modelmeta().custom_metadata_map), lang)
