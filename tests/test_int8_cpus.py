@@ -170,16 +170,18 @@ def test_bench_int8_cpus_scores_bundles_here_and_on_emulated_avx2(tiny_backbone:
     export_bundle(None, work / "runs", tmp_path / "fp32", quantize="none")
     out = tmp_path / "results"
     args = ["bench", "int8-cpus", "--fp32", str(tmp_path / "fp32"), "--int8", f"default={tmp_path / 'int8'}"]
-    args += ["--data", "afriqa:yo:test", "--data", "xquad:en", "-n", "6", "--data-dir", str(SAMPLES), "--out", str(out)]
+    args += ["--data", "afriqa:yo:test", "--data", "xquad:en", "-n", "6", "--emulated-max-examples", "6"]
+    args += ["--data-dir", str(SAMPLES), "--out", str(out)]
     code, err = run_cli(args, capsys)
     assert code == 0, err
     result = json.loads((out / "int8_cpus.json").read_text())
     here, emulated = result["cpus"]["this CPU"], result["cpus"][f"emulated {HASWELL} (QEMU user mode)"]
-    assert emulated["emulated"] == HASWELL and "avx2" in emulated["cpu_flags"]
-    assert not [flag for flag in emulated["cpu_flags"] if flag.startswith("avx512")]
+    flags = emulated["bundles"]["default"]["cpu_flags"]
+    assert emulated["emulated"] == HASWELL and "avx2" in flags and not [f for f in flags if f.startswith("avx512")]
     deltas = here["bundles"]["default"]["f1_delta_vs_fp32"]
     assert set(deltas) == {"afriqa:yo:test", "xquad:en"}
-    assert emulated["bundles"]["default"]["f1"] == here["bundles"]["default"]["f1"]
+    assert emulated["bundles"]["default"]["f1"] == here["bundles"]["default"]["f1"]  # -n 6 = the emulated subset
+    assert emulated["bundles"]["default"]["same_as_this_cpu"] is True
     summary = json.loads((out / "summary.json").read_text())["int8_f1_delta_by_cpu"]
     assert summary[f"emulated {HASWELL} (QEMU user mode)"]["f1_delta_vs_fp32"]["default"] == deltas
 

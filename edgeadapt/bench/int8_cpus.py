@@ -5,8 +5,9 @@ AVX-512 VNNI server and an ARM phone (docs/export.md, "The same integers on ever
 have one CPU family; this benchmark also runs every bundle under QEMU's user-mode emulation of an Intel Haswell
 (AVX2 + FMA, no AVX-512, no VNNI): QEMU answers CPUID as that CPU would and translates its instructions, so
 onnxruntime takes its AVX2 kernels, saturating ``vpmaddubsw`` included (``tests/test_int8_cpus.py`` shows that the
-emulation exposes the saturation of 8-bit weights). Emulation is slow (about 10-30x), so keep ``--max-examples``
-modest. Each evaluation is ``edgeadapt eval --bundle`` in its own process: the same code a user runs.
+emulation exposes the saturation of 8-bit weights). Emulation is slow (about 100x on a real bundle), so the
+emulated CPUs score the first ``emulated_max_examples`` questions of each set, and this CPU scores those same
+questions too (an int8 graph that computes alike on both gives the same F1). Each evaluation is ``edgeadapt eval --bundle`` in its own process: the same code a user runs.
 """
 
 from __future__ import annotations
@@ -34,13 +35,15 @@ DEFAULT_EMULATED_CPU = "Haswell-v4"
 @dataclass
 class Int8CpuSettings:
     """Bundles, data and CPUs of the benchmark: ``fp32`` is the reference, each ``int8`` bundle is scored against
-    it on this CPU and under every emulated CPU model."""
+    it on this CPU (``max_examples`` questions of each set; None: all) and under every emulated CPU model (the first
+    ``emulated_max_examples``: emulation is about 100x slower), where this CPU scores the same questions too."""
 
     fp32: str
     int8: dict[str, str]
     data: list[str] = field(default_factory=lambda: ["afriqa:yo:test", "tydiqa:sw:dev"])
     max_examples: int | None = None
     emulate: list[str] = field(default_factory=lambda: [DEFAULT_EMULATED_CPU])
+    emulated_max_examples: int | None = 40
 
 
 def qemu_binary() -> str:
@@ -53,16 +56,18 @@ def qemu_binary() -> str:
     return found
 
 
-def evaluate_in_process(bundle: str, settings: Int8CpuSettings, data_dir: str | None, cpu: str | None) -> dict:
-    """``edgeadapt eval --bundle`` in a new process, under ``qemu-x86_64 -cpu <cpu>`` when ``cpu`` is given; its
-    JSON document."""
+def evaluate_in_process(
+    bundle: str, data: list[str], max_examples: int | None, data_dir: str | None, cpu: str | None
+) -> dict:
+    """``edgeadapt eval --bundle`` in a new process, under ``qemu-x86_64`` with ``QEMU_CPU=<cpu>`` when ``cpu`` is
+    given; its JSON document."""
     with tempfile.TemporaryDirectory(prefix="edgeadapt-int8-cpus-") as tmp:
         out = Path(tmp) / "eval.json"
         command = [sys.executable, "-m", "edgeadapt", "eval", "--bundle", bundle, "--out", str(out)]
-        for spec in settings.data:
+        for spec in data:
             command += ["--data", spec]
-        if settings.max_examples:
-            command += ["--max-examples", str(settings.max_examples)]
+        if max_examples:
+            command += ["--max-examples", str(max_examples)]
         if data_dir:
             command += ["--data-dir", data_dir]
         env = dict(os.environ)
@@ -76,48 +81,67 @@ def evaluate_in_process(bundle: str, settings: Int8CpuSettings, data_dir: str | 
         return json.loads(out.read_text(encoding="utf-8"))
 
 
-def _f1_by_dataset(document: dict) -> dict[str, float]:
-    return {row["dataset"]: row["f1"] for row in document["results"]}
+def _scores(document: dict, reference: dict[str, float] | None = None) -> dict[str, Any]:
+    """F1 per dataset (and its delta against ``reference``), with the CPU flags the process could use."""
+    f1 = {row["dataset"]: row["f1"] for row in document["results"]}
+    scores: dict[str, Any] = {"f1": f1, "count": {row["dataset"]: row["count"] for row in document["results"]}}
+    if reference is not None:
+        scores["f1_delta_vs_fp32"] = {spec: round(f1[spec] - reference[spec], 4) for spec in f1}
+    scores["cpu_flags"] = document["settings"]["cpu_flags"]
+    return scores
 
 
 def run_int8_cpus(
     settings: Int8CpuSettings, *, out_dir: Path, data_dir: str | None, command: str, step: Step
 ) -> dict[str, Any]:
-    """Score the fp32 bundle here, every int8 bundle here and on every emulated CPU; write ``int8_cpus.json`` and
-    the summary's ``int8_f1_delta_by_cpu``."""
+    """Score the fp32 bundle and every int8 bundle here, then the int8 bundles on every emulated CPU next to this
+    CPU on the same questions; write ``int8_cpus.json`` and the summary's ``int8_f1_delta_by_cpu``."""
     if settings.emulate:
         qemu_binary()  # fail before the first, long evaluation
+    data, subset = settings.data, settings.emulated_max_examples
+
+    def here(bundle: str, limit: int | None) -> dict:
+        return evaluate_in_process(bundle, data, limit, data_dir, None)
+
     step(f"fp32 reference {settings.fp32} on this CPU")
-    reference_doc = evaluate_in_process(settings.fp32, settings, data_dir, None)
-    reference = _f1_by_dataset(reference_doc)
-    cpus: dict[str, dict[str, Any]] = {}
-    for cpu in [None, *settings.emulate]:
-        label = "this CPU" if cpu is None else f"emulated {cpu} (QEMU user mode)"
-        entry: dict[str, Any] = {"emulated": cpu, "bundles": {}}
+    fp32 = _scores(here(settings.fp32, settings.max_examples))
+    cpus: dict[str, dict[str, Any]] = {"this CPU": {"emulated": None, "bundles": {}}}
+    for name, bundle in settings.int8.items():
+        step(f"{name} ({bundle}) on this CPU")
+        cpus["this CPU"]["bundles"][name] = _scores(here(bundle, settings.max_examples), fp32["f1"])
+    if settings.emulate:
+        fp32_subset = _scores(here(settings.fp32, subset))
+        native_subset = {
+            name: _scores(here(bundle, subset), fp32_subset["f1"]) for name, bundle in settings.int8.items()
+        }
+    for cpu in settings.emulate:
+        label = f"emulated {cpu} (QEMU user mode)"
+        entry: dict[str, Any] = {"emulated": cpu, "max_examples": subset, "bundles": {}}
         for name, bundle in settings.int8.items():
-            step(f"{name} ({bundle}) on {label}")
-            document = evaluate_in_process(bundle, settings, data_dir, cpu)
-            f1 = _f1_by_dataset(document)
-            entry["cpu_flags"] = document["settings"]["cpu_flags"]
-            entry["bundles"][name] = {
-                "bundle": bundle,
-                "f1": f1,
-                "f1_delta_vs_fp32": {spec: round(f1[spec] - reference[spec], 4) for spec in f1},
-                "graph_options": document["settings"]["graph_options"],
-            }
+            step(f"{name} ({bundle}) on {label}, first {subset or 'all'} questions of each set")
+            scores = _scores(evaluate_in_process(bundle, data, subset, data_dir, cpu), fp32_subset["f1"])
+            scores["this_cpu_same_questions"] = native_subset[name]["f1"]
+            scores["same_as_this_cpu"] = scores["f1"] == native_subset[name]["f1"]
+            entry["bundles"][name] = scores
         cpus[label] = entry
     result = {
         "command": command,
         "settings": asdict(settings),
-        "fp32": {"bundle": settings.fp32, "f1": reference, "cpu_flags": reference_doc["settings"]["cpu_flags"]},
+        "fp32": fp32,
         "cpus": cpus,
         "machine": describe_machine(),
     }
     write_result(out_dir, "int8_cpus", result)
-    by_cpu = {
-        label: {"cpu_flags": entry["cpu_flags"], "emulated": entry["emulated"],
-                "f1_delta_vs_fp32": {name: b["f1_delta_vs_fp32"] for name, b in entry["bundles"].items()}}
-        for label, entry in cpus.items()
-    }  # fmt: skip
+    by_cpu = {}
+    for label, entry in cpus.items():
+        first = next(iter(entry["bundles"].values()))
+        by_cpu[label] = {
+            "cpu_flags": first["cpu_flags"],
+            "emulated": entry["emulated"],
+            "max_examples": entry.get("max_examples", settings.max_examples),
+            "f1_delta_vs_fp32": {name: item["f1_delta_vs_fp32"] for name, item in entry["bundles"].items()},
+        }
+        if entry["emulated"]:
+            by_cpu[label]["same_f1_as_this_cpu"] = {n: i["same_as_this_cpu"] for n, i in entry["bundles"].items()}
     merge_summary(out_dir, "int8_cpus", {"int8_f1_delta_by_cpu": by_cpu}, result["machine"])
     return result

@@ -472,7 +472,8 @@ INT8_CPUS_HELP = (
     "\n"
     "onnxruntime picks its integer kernels by CPU; this runs `edgeadapt eval --bundle` for the fp32 bundle here and"
     " for every int8 bundle here and under QEMU user mode (`qemu-x86_64 -cpu Haswell-v4`, Debian's qemu-user), whose"
-    " CPUID makes onnxruntime take its AVX2 kernels. Emulation is 10-30x slower: keep -n modest. Writes"
+    " CPUID makes onnxruntime take its AVX2 kernels, on the first --emulated-max-examples questions of each set"
+    " (emulation is about 100x slower), which this CPU scores too. Writes"
     " int8_cpus.json and the 'int8_f1_delta_by_cpu' key of summary.json.\n"
     "\n"
     "Examples:\n"
@@ -493,6 +494,9 @@ def int8_cpus(
     max_examples: int | None = MaxExamplesOption,
     emulate: list[str] = typer.Option(
         ["Haswell-v4"], "--emulate", help="QEMU CPU models to emulate (qemu-x86_64 -cpu help); repeat."
+    ),
+    emulated_max_examples: int = typer.Option(
+        40, "--emulated-max-examples", help="Questions of each set scored under emulation (about 100x slower)."
     ),
     no_emulation: bool = typer.Option(False, "--no-emulation", help="Score on this CPU only."),
     out: str = ResultsOption,
@@ -516,10 +520,12 @@ def int8_cpus(
         data=list(data),
         max_examples=max_examples,
         emulate=[] if no_emulation else list(emulate),
+        emulated_max_examples=emulated_max_examples,
     )
     result = run_int8_cpus(settings, out_dir=Path(out), data_dir=data_dir, command=_command(ctx), step=_print_step)
     for label, entry in result["cpus"].items():
         for name, item in entry["bundles"].items():
             deltas = ", ".join(f"{spec} {delta:+.2f}" for spec, delta in item["f1_delta_vs_fp32"].items())
-            console.print(f"{label}: {name} F1 vs fp32: {deltas}")
+            same = "" if "same_as_this_cpu" not in item else f" (same F1 as this CPU: {item['same_as_this_cpu']})"
+            console.print(f"{label}: {name} F1 vs fp32: {deltas}{same}")
     console.print(f"written: {Path(out) / 'int8_cpus.json'}, {Path(out) / 'summary.json'}")
