@@ -37,7 +37,8 @@ def usable_cpu_flags() -> set[str]:
     """:func:`cpu_flags` less those this process cannot use, by numpy's own CPUID check (``avx512_vnni`` is
     numpy's ``AVX512VNNI``): ``/proc/cpuinfo`` describes the host, so under an emulator (QEMU user mode passes it
     through while its CPUID says Haswell) or with AVX-512 disabled by the OS it claims too much. Of the flags numpy
-    does not know, the AVX-512 and AMX ones go with ``avx512f``; the others stay as listed."""
+    does not know, the AVX-512 and AMX ones go with ``avx512f``, and the VEX-coded ``avx_*`` extensions (``avx_vnni``:
+    Alder Lake, Sapphire Rapids, Zen 5 and later, all with GFNI) with numpy's ``GFNI``; the others stay as listed."""
     flags = cpu_flags()
     try:
         from numpy._core._multiarray_umath import __cpu_features__ as features
@@ -46,6 +47,8 @@ def usable_cpu_flags() -> set[str]:
     usable = {flag for flag in flags if features.get(flag.replace("_", "").upper(), True)}
     if "avx512f" in flags and "avx512f" not in usable:
         usable = {flag for flag in usable if not flag.startswith(("avx512", "amx"))}
+    if not features.get("GFNI", True):
+        usable = {flag for flag in usable if not flag.startswith("avx_")}
     return usable
 
 
