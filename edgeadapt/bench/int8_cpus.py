@@ -7,7 +7,8 @@ have one CPU family; this benchmark also runs every bundle under QEMU's user-mod
 onnxruntime takes its AVX2 kernels, saturating ``vpmaddubsw`` included (``tests/test_int8_cpus.py`` shows that the
 emulation exposes the saturation of 8-bit weights). Emulation is slow (about 100x on a real bundle), so the
 emulated CPUs score the first ``emulated_max_examples`` questions of each set, and this CPU scores those same
-questions too (an int8 graph that computes alike on both gives the same F1). Each evaluation is ``edgeadapt eval --bundle`` in its own process: the same code a user runs.
+questions too (an int8 graph that computes alike on both gives the same F1). Each evaluation is ``edgeadapt eval
+--bundle`` in its own process: the same code a user runs.
 """
 
 from __future__ import annotations
