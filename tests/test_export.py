@@ -200,8 +200,11 @@ def test_mobile_ort_graph_loads_back_and_runs_with_adapters(int8_bundle, feeds):
     operators = (int8_bundle / "required_operators.config").read_text()
     assert "ai.onnx;" in operators and "MatMul" in operators
     plain, mobile = QAEngine(int8_bundle), QAEngine(int8_bundle, mobile=True)
+    # The .ort graph carries the fusions of its conversion (SkipLayerNormalization among them), which the plain
+    # session leaves out (DISABLED_FUSIONS): the float sums differ in order, and now and then an activation rounds to
+    # the neighbouring int8 step (measured up to 0.006). 0.05 is a fifth of INT8_TOL.
     for lang in ("yo", "sw"):
-        assert np.abs(_onnx_logits(plain, feeds, lang) - _onnx_logits(mobile, feeds, lang)).max() < 1e-3
+        assert np.abs(_onnx_logits(plain, feeds, lang) - _onnx_logits(mobile, feeds, lang)).max() < 0.05
     assert np.abs(_onnx_logits(mobile, feeds, "yo") - _onnx_logits(mobile, feeds, "sw")).max() > 0.1
 
 
