@@ -18,13 +18,13 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from cli_runner import run_cli
+from emulated_int8 import CONTEXT, SCHEMES, run_emulated
 from run_factory import make_workspace
 
 from edgeadapt.export.pipeline import export_bundle
@@ -35,57 +35,11 @@ QEMU = shutil.which("qemu-x86_64")
 REQUIRED = os.environ.get("EDGEADAPT_REQUIRE_AVX2_EMULATION") == "1"
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "data"
 HASWELL = "Haswell-v4"  # AVX, AVX2, FMA, F16C; no AVX-512 of any kind, so no VNNI
-CONTEXT = (
-    "Lagos is the largest city in Nigeria and one of the largest in Africa. Nairobi is the capital of Kenya;"
-    " Swahili is spoken across East Africa. The novel was written by Chinua Achebe in 1958. "
-) * 3
 
 if not (QEMU and platform.machine() == "x86_64"):
     if REQUIRED:
         pytest.fail("EDGEADAPT_REQUIRE_AVX2_EMULATION=1 but qemu-x86_64 is missing or the host is not x86-64")
     pytest.skip("needs qemu-x86_64 (apt-get install qemu-user) on an x86-64 host", allow_module_level=True)
-
-# Run in the emulated CPU: report what onnxruntime's process sees, then the logits of each graph for each language.
-EMULATED = """
-import json, sys
-import numpy as np
-import onnxruntime as ort
-from numpy._core._multiarray_umath import __cpu_features__ as cpu
-from edgeadapt.bench.machine import int8_cpu_flags
-from edgeadapt.runtime import QAEngine
-out = sys.argv[1]
-request = json.loads(open(out + "/request.json").read())
-feeds = dict(np.load(out + "/feeds.npz"))
-results = {"cpu": {k: bool(cpu.get(k)) for k in ("AVX2", "FMA3", "AVX512F", "AVX512VNNI", "AVX512_ICL")},
-           "flags": int8_cpu_flags()}
-for name, bundle in request["bundles"].items():
-    engine = QAEngine(bundle)
-    for lang in request["langs"]:
-        np.save(f"{out}/{name}-{lang}.npy", np.stack(engine.logits(feeds, lang)))
-for name, graph in request["graphs"].items():
-    session = ort.InferenceSession(graph, providers=["CPUExecutionProvider"])
-    names = {i.name for i in session.get_inputs()}
-    np.save(f"{out}/{name}.npy", np.stack(session.run(None, {k: v for k, v in feeds.items() if k in names})[:2]))
-print(json.dumps(results))
-"""
-
-
-def _run_emulated(out: Path, bundles: dict[str, Path], graphs: dict[str, Path], langs: list[str]) -> dict:
-    (out / "request.json").write_text(
-        json.dumps(
-            {
-                "bundles": {k: str(v) for k, v in bundles.items()},
-                "graphs": {k: str(v) for k, v in graphs.items()},
-                "langs": langs,
-            }
-        )
-    )
-    env = {**os.environ, "QEMU_CPU": HASWELL, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(
-        [QEMU, sys.executable, "-c", EMULATED, str(out)], env=env, capture_output=True, text=True, timeout=900
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def _eight_bit_copy(fp32_graph: Path, target: Path) -> Path:
@@ -102,17 +56,6 @@ def _eight_bit_copy(fp32_graph: Path, target: Path) -> Path:
         extra_options={"MatMulConstBOnly": True},
     )
     return target
-
-
-# Every int8 scheme the export offers: the default (dynamic int8, 7-bit weights, FFN output projection float),
-# --int8-all (also u8 x u8 activation products, exact on every kernel), --int8-ffn-out (blockwise MatMulNBits with
-# int8 compute on the FFN output projection) and --int8-weight-only (blockwise 8-bit weights, float compute).
-SCHEMES = {
-    "int8": {},
-    "int8_all": {"int8_all": True},
-    "int8_ffn_out": {"int8_ffn_out": True},
-    "weight_only": {"int8_weight_only": True},
-}
 
 
 @pytest.mark.slow
@@ -133,7 +76,8 @@ def test_int8_bundles_compute_alike_on_emulated_avx2_and_on_this_cpu(tiny_backbo
     eight_bit = _eight_bit_copy(fp32 / "backbone.onnx", tmp_path / "eight-bit.onnx")
     langs = ["en", "yo", "sw"]
     graphs = {"eight_bit": eight_bit, "fp32_graph": fp32 / "backbone.onnx"}
-    seen = _run_emulated(out, {**bundles, "fp32": fp32}, graphs, langs)
+    prefix, env = [QEMU, sys.executable], {"QEMU_CPU": HASWELL}
+    seen = run_emulated(prefix, env, out, {**bundles, "fp32": fp32}, graphs, langs)
     assert seen["cpu"]["AVX2"] and seen["cpu"]["FMA3"], seen
     assert not (seen["cpu"]["AVX512F"] or seen["cpu"]["AVX512VNNI"]), seen  # the AVX2 kernels, not VNNI ones
     # benchmark figures record what the process can use, not the host's /proc/cpuinfo that QEMU passes through

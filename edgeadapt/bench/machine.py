@@ -33,12 +33,37 @@ def cpu_flags() -> set[str]:
     return set()
 
 
+# Linux arm64 hardware capabilities (asm/hwcap.h): what onnxruntime's cpuinfo reads to pick its int8 kernels
+# (NEON, dot product, i8mm), under the names /proc/cpuinfo's ``Features`` line gives them.
+ARM64_HWCAP = {"asimd": 1 << 1, "asimdhp": 1 << 10, "asimddp": 1 << 20, "sve": 1 << 22, "asimdfhm": 1 << 23}
+ARM64_HWCAP2 = {"svei8mm": 1 << 9, "i8mm": 1 << 13, "bf16": 1 << 14, "sme": 1 << 23}
+
+
+def arm64_hwcap_flags() -> set[str] | None:
+    """This process's arm64 CPU features from ``getauxval(AT_HWCAP/AT_HWCAP2)`` (the kernel's, or under QEMU user
+    mode the emulated CPU model's); None off Linux arm64."""
+    if platform.system() != "Linux" or platform.machine() not in ("aarch64", "arm64"):
+        return None
+    import ctypes
+
+    getauxval = ctypes.CDLL(None).getauxval
+    getauxval.restype = ctypes.c_ulong
+    getauxval.argtypes = [ctypes.c_ulong]
+    hwcap, hwcap2 = getauxval(16), getauxval(26)  # AT_HWCAP, AT_HWCAP2
+    flags = {name for name, bit in ARM64_HWCAP.items() if hwcap & bit}
+    return flags | {name for name, bit in ARM64_HWCAP2.items() if hwcap2 & bit}
+
+
 def usable_cpu_flags() -> set[str]:
-    """:func:`cpu_flags` less those this process cannot use, by numpy's own CPUID check (``avx512_vnni`` is
-    numpy's ``AVX512VNNI``): ``/proc/cpuinfo`` describes the host, so under an emulator (QEMU user mode passes it
-    through while its CPUID says Haswell) or with AVX-512 disabled by the OS it claims too much. Of the flags numpy
-    does not know, the AVX-512 and AMX ones go with ``avx512f``, and the VEX-coded ``avx_*`` extensions (``avx_vnni``:
-    Alder Lake, Sapphire Rapids, Zen 5 and later, all with GFNI) with numpy's ``GFNI``; the others stay as listed."""
+    """On arm64 Linux :func:`arm64_hwcap_flags`; elsewhere :func:`cpu_flags` less those this process cannot use,
+    by numpy's own CPUID check (``avx512_vnni`` is numpy's ``AVX512VNNI``): ``/proc/cpuinfo`` describes the host,
+    so under an emulator (QEMU user mode passes it through while its CPUID says Haswell) or with AVX-512 disabled
+    by the OS it claims too much. Of the flags numpy does not know, the AVX-512 and AMX ones go with ``avx512f``,
+    and the VEX-coded ``avx_*`` extensions (``avx_vnni``: Alder Lake, Sapphire Rapids, Zen 5 and later, all with
+    GFNI) with numpy's ``GFNI``; the others stay as listed."""
+    arm64 = arm64_hwcap_flags()
+    if arm64 is not None:  # the auxiliary vector is exact (and QEMU's /proc/cpuinfo is the host's)
+        return arm64
     flags = cpu_flags()
     try:
         from numpy._core._multiarray_umath import __cpu_features__ as features
@@ -54,8 +79,8 @@ def usable_cpu_flags() -> set[str]:
 
 def int8_cpu_flags() -> list[str]:
     """The int8-relevant CPU flags this process can use (``avx2``, ``avx512_vnni``, ``amx_int8``...; ARM:
-    ``asimddp``, ``i8mm``): which onnxruntime kernels ran, for every benchmark figure."""
-    wanted = ("avx", "amx", "asimd", "i8mm", "sve", "dotprod")
+    ``asimddp``, ``i8mm``, ``sme``): which onnxruntime kernels ran, for every benchmark figure."""
+    wanted = ("avx", "amx", "asimd", "i8mm", "sve", "sme", "dotprod")
     return sorted(flag for flag in usable_cpu_flags() if flag.startswith(wanted))
 
 

@@ -468,13 +468,15 @@ def pawsx(
 
 
 INT8_CPUS_HELP = (
-    "int8 against fp32 F1 of real bundles on this CPU and on an emulated AVX2-only CPU (no AVX-512, no VNNI).\n"
+    "int8 against fp32 F1 of real bundles on this CPU and on emulated ones: an AVX2-only x86 (no AVX-512, no VNNI)"
+    " and arm64 phone cores.\n"
     "\n"
     "onnxruntime picks its integer kernels by CPU; this runs `edgeadapt eval --bundle` for the fp32 bundle here and"
-    " for every int8 bundle here and under QEMU user mode (`qemu-x86_64 -cpu Haswell-v4`, Debian's qemu-user), whose"
-    " CPUID makes onnxruntime take its AVX2 kernels, on the first --emulated-max-examples questions of each set"
-    " (emulation is about 100x slower), which this CPU scores too. Writes"
-    " int8_cpus.json and the 'int8_f1_delta_by_cpu' key of summary.json.\n"
+    " for every int8 bundle here and under QEMU user mode (Debian's qemu-user): `qemu-x86_64 -cpu Haswell-v4`, whose"
+    " CPUID makes onnxruntime take its AVX2 kernels, and with --arm64-root `qemu-aarch64` CPU models (aarch64:cortex-a53"
+    " NEON, aarch64:cortex-a76 dot product, aarch64:max i8mm), whose hardware capabilities pick its arm64 kernels. The"
+    " emulated CPUs score the first --emulated-max-examples questions of each set (emulation is about 100x slower),"
+    " which this CPU scores too. Writes int8_cpus.json and the 'int8_f1_delta_by_cpu' key of summary.json.\n"
     "\n"
     "Examples:\n"
     "\n"
@@ -482,6 +484,11 @@ INT8_CPUS_HELP = (
     "\n"
     "  edgeadapt bench int8-cpus --fp32 b/fp32 --int8 int8=b/int8 --int8 weight_only=b/wo --data afriqa:yo:test"
     " -n 100\n"
+    "\n"
+    "  sudo bash benchmarks/arm64_sysroot.sh /opt/arm64-root   # once: an arm64 Python with the runtime wheels\n"
+    "\n"
+    "  edgeadapt bench int8-cpus --fp32 b/fp32 --int8 int8=b/int8 --emulate Haswell-v4 --emulate aarch64:cortex-a53"
+    " --emulate aarch64:cortex-a76 --emulate aarch64:max --arm64-root /opt/arm64-root\n"
 )
 
 
@@ -493,7 +500,14 @@ def int8_cpus(
     data: list[str] = typer.Option(["afriqa:yo:test", "tydiqa:sw:dev"], "--data", "-d", help="QA sets; repeat."),
     max_examples: int | None = MaxExamplesOption,
     emulate: list[str] = typer.Option(
-        ["Haswell-v4"], "--emulate", help="QEMU CPU models to emulate (qemu-x86_64 -cpu help); repeat."
+        ["Haswell-v4"],
+        "--emulate",
+        help="QEMU CPU models to emulate, repeat: x86 (qemu-x86_64 -cpu help) or aarch64:<model> (cortex-a53, cortex-a76, max; needs --arm64-root).",
+    ),
+    arm64_root: str | None = typer.Option(
+        None,
+        "--arm64-root",
+        help="arm64 sysroot with Python and edgeadapt's runtime wheels (benchmarks/arm64_sysroot.sh).",
     ),
     emulated_max_examples: int = typer.Option(
         40, "--emulated-max-examples", help="Questions of each set scored under emulation (about 100x slower)."
@@ -521,6 +535,7 @@ def int8_cpus(
         max_examples=max_examples,
         emulate=[] if no_emulation else list(emulate),
         emulated_max_examples=emulated_max_examples,
+        arm64_root=arm64_root,
     )
     result = run_int8_cpus(settings, out_dir=Path(out), data_dir=data_dir, command=_command(ctx), step=_print_step)
     for label, entry in result["cpus"].items():

@@ -1,0 +1,78 @@
+"""Shared by the emulated-CPU int8 tests (test_int8_cpus.py: x86 AVX2; test_int8_arm64.py: arm64 cores): the
+schemes the export offers, a context for windows, and a script that runs bundles' logits in an emulated process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+CONTEXT = (
+    "Lagos is the largest city in Nigeria and one of the largest in Africa. Nairobi is the capital of Kenya;"
+    " Swahili is spoken across East Africa. The novel was written by Chinua Achebe in 1958. "
+) * 3
+
+# Every int8 scheme the export offers: the default (dynamic int8, 7-bit weights, FFN output projection float),
+# --int8-all (also u8 x u8 activation products, exact on every kernel), --int8-ffn-out (blockwise MatMulNBits with
+# int8 compute on the FFN output projection) and --int8-weight-only (blockwise 8-bit weights, float compute).
+SCHEMES = {
+    "int8": {},
+    "int8_all": {"int8_all": True},
+    "int8_ffn_out": {"int8_ffn_out": True},
+    "weight_only": {"int8_weight_only": True},
+}
+
+# Run in the emulated CPU: report what onnxruntime's process sees, then the logits of each graph for each language.
+EMULATED = """
+import json, platform, sys
+import numpy as np
+import onnxruntime as ort
+from numpy._core._multiarray_umath import __cpu_features__ as cpu
+from edgeadapt.bench.machine import int8_cpu_flags
+from edgeadapt.runtime import QAEngine
+out = sys.argv[1]
+request = json.loads(open(out + "/request.json").read())
+feeds = dict(np.load(out + "/feeds.npz"))
+results = {"cpu": {k: bool(cpu.get(k)) for k in ("AVX2", "FMA3", "AVX512F", "AVX512VNNI", "AVX512_ICL")},
+           "flags": int8_cpu_flags(), "machine": platform.machine()}
+for name, bundle in request["bundles"].items():
+    engine = QAEngine(bundle)
+    for lang in request["langs"]:
+        np.save(f"{out}/{name}-{lang}.npy", np.stack(engine.logits(feeds, lang)))
+for name, graph in request["graphs"].items():
+    session = ort.InferenceSession(graph, providers=["CPUExecutionProvider"])
+    names = {i.name for i in session.get_inputs()}
+    np.save(f"{out}/{name}.npy", np.stack(session.run(None, {k: v for k, v in feeds.items() if k in names})[:2]))
+print(json.dumps(results))
+"""
+
+
+def run_emulated(
+    prefix: list[str],
+    env: dict[str, str],
+    out: Path,
+    bundles: dict[str, Path],
+    graphs: dict[str, Path],
+    langs: list[str],
+) -> dict:
+    """Run :data:`EMULATED` as ``prefix + [-c, EMULATED, out]`` (an emulator and its Python) with ``env`` added:
+    the logits of every bundle and language, and of every bare graph, land in ``out`` as ``.npy`` files."""
+    (out / "request.json").write_text(
+        json.dumps(
+            {
+                "bundles": {k: str(v) for k, v in bundles.items()},
+                "graphs": {k: str(v) for k, v in graphs.items()},
+                "langs": langs,
+            }
+        )
+    )
+    done = subprocess.run(
+        [*prefix, "-c", EMULATED, str(out)],
+        env={**os.environ, **env, "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
