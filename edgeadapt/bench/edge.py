@@ -2,7 +2,8 @@
 
 - latency of one question (batch 1, ``seq_len`` tokens), p50/p95 over ``repeats`` calls after warm-up, for each
   thread count: PyTorch fp32 eager with peft (the workstation baseline), optimum's ``ORTModelForQuestionAnswering``
-  on a merged int8 model (the peer route), edgeadapt externalized int8, edgeadapt merged int8;
+  on a merged int8 model (the peer route), edgeadapt externalized int8 (the default export, and ``--int8-all``:
+  every MatMul in int8, as optimum quantises), edgeadapt merged int8;
 - language switch: answering in language B right after language A with an adapter swap on one session, loading
   B's adapter file cold, and opening B's merged graph in a new session;
 - disk: backbone + N adapter files against N merged models (N = 1, 3, 10; beyond the trained languages the
@@ -31,7 +32,14 @@ from edgeadapt.bench.results import DEFAULT_RESULTS_DIR, merge_summary, merged_e
 from edgeadapt.bench.timing import Timing, summarize, time_interleaved
 from edgeadapt.errors import EdgeAdaptError
 
-ROUTES = ("pytorch_fp32", "optimum_int8_merged", "edgeadapt_int8_externalized", "edgeadapt_int8_merged")
+ROUTES = (
+    "pytorch_fp32",
+    "optimum_int8_merged",
+    "edgeadapt_int8_externalized",
+    "edgeadapt_int8_all_externalized",
+    "edgeadapt_int8_merged",
+)
+EDGEADAPT_ROUTES = tuple(route for route in ROUTES if route.startswith("edgeadapt_"))
 BUNDLE_COUNTS = (1, 3, 10)
 SERVED_LANGUAGES = 3
 QUESTION = "Who wrote the novel and in which year was it written?"
@@ -76,10 +84,11 @@ class EdgeSettings:
 
 @dataclass
 class Exports:
-    """Everything the routes load: two edgeadapt bundles and optimum's quantised model."""
+    """Everything the routes load: three edgeadapt bundles and optimum's quantised model."""
 
     externalized: Path
     merged: Path
+    int8_all: Path
     peer_model: Path
     peer_preset: str
     prompt_lens: dict[str, int]
@@ -87,7 +96,8 @@ class Exports:
 
 # --- preparing the models ---------------------------------------------------------------------------------------
 def prepare_exports(run_set, work: Path, seq_len: int, step: Step) -> Exports:
-    """Export the runs as int8 bundles (externalized, merged) and as optimum's peer model, under ``work``."""
+    """Export the runs as int8 bundles (externalized, merged, externalized ``--int8-all``) and as optimum's peer
+    model, under ``work``."""
     from edgeadapt.bench.exports import ensure_bundle
     from edgeadapt.bench.peer import QUANTIZED_FILE, export_peer, quantization_preset
     from edgeadapt.training.runs import read_run
@@ -96,6 +106,9 @@ def prepare_exports(run_set, work: Path, seq_len: int, step: Step) -> Exports:
         name: ensure_bundle(run_set, work / name, step, mode=mode, quantize="int8", max_length=seq_len)
         for mode, name in (("externalize", "externalized"), ("merge", "merged"))
     }
+    int8_all = ensure_bundle(
+        run_set, work / "int8_all", step, mode="externalize", quantize="int8", int8_all=True, max_length=seq_len
+    )
     primary = next(iter(run_set.targets.values()))
     preset = quantization_preset(cpu_flags())
     peer_dir = work / "optimum"
@@ -113,7 +126,7 @@ def prepare_exports(run_set, work: Path, seq_len: int, step: Step) -> Exports:
         peer_model = export_peer(primary, peer_dir, preset)
         stamp.write_text(f"{primary.resolve()} {preset}")
     prompt_lens = {lang: int(read_run(run).get("prompt_len", 0)) for lang, run in run_set.targets.items()}
-    return Exports(bundles["externalized"], bundles["merged"], peer_model, preset, prompt_lens)
+    return Exports(bundles["externalized"], bundles["merged"], int8_all, peer_model, preset, prompt_lens)
 
 
 def latency_feeds(bundle: Path, seq_len: int) -> dict[str, np.ndarray]:
@@ -173,6 +186,9 @@ def measure_latency(
                 "optimum_int8_merged": _peer_call(load_peer(exports.peer_model, threads), feeds),
                 "edgeadapt_int8_externalized": _engine_call(
                     QAEngine(exports.externalized, threads=threads), feeds, lang
+                ),
+                "edgeadapt_int8_all_externalized": _engine_call(
+                    QAEngine(exports.int8_all, threads=threads), feeds, lang
                 ),
                 "edgeadapt_int8_merged": _engine_call(QAEngine(exports.merged, threads=threads), feeds, lang),
             }
@@ -324,7 +340,7 @@ def _ratios(latency: dict[str, dict[str, Timing]]) -> dict[str, dict[str, float]
     for threads, routes in latency.items():
         ratios[threads] = {}
         for base in ("pytorch_fp32", "optimum_int8_merged"):
-            for ours in ("edgeadapt_int8_externalized", "edgeadapt_int8_merged"):
+            for ours in EDGEADAPT_ROUTES:
                 ratios[threads][f"{base}/{ours}"] = round(routes[base].p50 / routes[ours].p50, 4)
         ratios[threads]["edgeadapt_int8_externalized/edgeadapt_int8_merged"] = round(
             routes["edgeadapt_int8_externalized"].p50 / routes["edgeadapt_int8_merged"].p50, 4
