@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeadapt.bench.machine import describe_machine
-from edgeadapt.bench.results import merge_summary, write_result
+from edgeadapt.bench.results import merge_summary, merged_entry, write_result
 from edgeadapt.errors import EdgeAdaptError
 
 Step = Callable[[str], None]
@@ -174,10 +174,18 @@ def _scores(document: dict, reference: dict[str, float] | None = None) -> dict[s
 
 
 def run_int8_cpus(
-    settings: Int8CpuSettings, *, out_dir: Path, data_dir: str | None, command: str, step: Step
+    settings: Int8CpuSettings,
+    *,
+    out_dir: Path,
+    data_dir: str | None,
+    command: str,
+    step: Step,
+    name: str = "int8_cpus",
 ) -> dict[str, Any]:
     """Score the fp32 bundle and every int8 bundle here, then the int8 bundles on every emulated CPU next to this
-    CPU on the same questions; write ``int8_cpus.json`` and the summary's ``int8_f1_delta_by_cpu``."""
+    CPU on the same questions; write ``<name>.json`` and merge into the summary's ``int8_f1_delta_by_cpu``: each
+    emulated CPU's entry (with its same-question comparison), and this CPU's where it scored whole sets, so runs
+    for different CPUs (x86, arm64) keep each other's figures."""
     for cpu in settings.emulate:
         emulated_command(cpu, settings.arm64_root)  # fail before the first, long evaluation
     data, subset = settings.data, settings.emulated_max_examples
@@ -214,7 +222,7 @@ def run_int8_cpus(
         "cpus": cpus,
         "machine": describe_machine(),
     }
-    write_result(out_dir, "int8_cpus", result)
+    write_result(out_dir, name, result)
     by_cpu = {}
     for label, entry in cpus.items():
         first = next(iter(entry["bundles"].values()))
@@ -226,5 +234,8 @@ def run_int8_cpus(
         }
         if entry["emulated"]:
             by_cpu[label]["same_f1_as_this_cpu"] = {n: i["same_as_this_cpu"] for n, i in entry["bundles"].items()}
-    merge_summary(out_dir, "int8_cpus", {"int8_f1_delta_by_cpu": by_cpu}, result["machine"])
+    if settings.max_examples is not None:
+        del by_cpu["this CPU"]  # a subset: the whole-set figure of an earlier run stays
+    merged = merged_entry(out_dir, "int8_f1_delta_by_cpu", by_cpu)
+    merge_summary(out_dir, name, {"int8_f1_delta_by_cpu": merged}, result["machine"])
     return result
