@@ -129,5 +129,14 @@ def test_bench_int8_cpus_scores_bundles_here_and_on_emulated_avx2(tiny_backbone:
     summary = json.loads((out / "summary.json").read_text())["int8_f1_delta_by_cpu"]
     assert summary[f"emulated {HASWELL} (QEMU user mode)"]["f1_delta_vs_fp32"]["default"] == deltas
 
+    # a second run under another name keeps the first one's file and its emulated CPU in the summary
+    args = ["bench", "int8-cpus", "--fp32", str(tmp_path / "fp32"), "--int8", f"default={tmp_path / 'int8'}"]
+    args += ["--data", "xquad:en", "-n", "3", "--no-emulation", "--name", "int8_native", "--data-dir", str(SAMPLES)]
+    code, err = run_cli([*args, "--out", str(out)], capsys)
+    assert code == 0, err
+    assert (out / "int8_native.json").exists() and (out / "int8_cpus.json").exists()
+    summary = json.loads((out / "summary.json").read_text())["int8_f1_delta_by_cpu"]
+    assert f"emulated {HASWELL} (QEMU user mode)" in summary and "this CPU" not in summary  # -n: no whole sets
+
     code, err = run_cli(["bench", "int8-cpus", "--fp32", str(tmp_path / "fp32"), "--int8", str(tmp_path)], capsys)
     assert code == 2 and "no bundle (manifest.json)" in err

@@ -180,10 +180,10 @@ def run_int8_cpus(
     data_dir: str | None,
     command: str,
     step: Step,
-    name: str = "int8_cpus",
+    result_name: str = "int8_cpus",
 ) -> dict[str, Any]:
     """Score the fp32 bundle and every int8 bundle here, then the int8 bundles on every emulated CPU next to this
-    CPU on the same questions; write ``<name>.json`` and merge into the summary's ``int8_f1_delta_by_cpu``: each
+    CPU on the same questions; write ``<result_name>.json`` and merge into the summary's ``int8_f1_delta_by_cpu``: each
     emulated CPU's entry (with its same-question comparison), and this CPU's where it scored whole sets, so runs
     for different CPUs (x86, arm64) keep each other's figures."""
     for cpu in settings.emulate:
@@ -222,7 +222,7 @@ def run_int8_cpus(
         "cpus": cpus,
         "machine": describe_machine(),
     }
-    write_result(out_dir, name, result)
+    write_result(out_dir, result_name, result)
     by_cpu = {}
     for label, entry in cpus.items():
         first = next(iter(entry["bundles"].values()))
@@ -237,5 +237,5 @@ def run_int8_cpus(
     if settings.max_examples is not None:
         del by_cpu["this CPU"]  # a subset: the whole-set figure of an earlier run stays
     merged = merged_entry(out_dir, "int8_f1_delta_by_cpu", by_cpu)
-    merge_summary(out_dir, name, {"int8_f1_delta_by_cpu": merged}, result["machine"])
+    merge_summary(out_dir, result_name, {"int8_f1_delta_by_cpu": merged}, result["machine"])
     return result

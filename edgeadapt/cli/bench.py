@@ -513,7 +513,7 @@ def int8_cpus(
         40, "--emulated-max-examples", help="Questions of each set scored under emulation (about 100x slower)."
     ),
     no_emulation: bool = typer.Option(False, "--no-emulation", help="Score on this CPU only."),
-    name: str = typer.Option(
+    result_name: str = typer.Option(
         "int8_cpus", "--name", help="Result file <name>.json; summary entries of other CPUs are kept."
     ),
     out: str = ResultsOption,
@@ -540,14 +540,14 @@ def int8_cpus(
         emulated_max_examples=emulated_max_examples,
         arm64_root=arm64_root,
     )
-    if not name.replace("_", "").replace("-", "").isalnum():
-        raise EdgeAdaptError(f"--name {name}: use letters, digits, '-' and '_' (it names <name>.json)")
+    if not result_name.replace("_", "").replace("-", "").isalnum():
+        raise EdgeAdaptError(f"--name {result_name}: use letters, digits, '-' and '_' (it names <name>.json)")
     result = run_int8_cpus(
-        settings, out_dir=Path(out), data_dir=data_dir, command=_command(ctx), step=_print_step, name=name
+        settings, out_dir=Path(out), data_dir=data_dir, command=_command(ctx), step=_print_step, result_name=result_name
     )
     for label, entry in result["cpus"].items():
         for name, item in entry["bundles"].items():
             deltas = ", ".join(f"{spec} {delta:+.2f}" for spec, delta in item["f1_delta_vs_fp32"].items())
             same = "" if "same_as_this_cpu" not in item else f" (same F1 as this CPU: {item['same_as_this_cpu']})"
             console.print(f"{label}: {name} F1 vs fp32: {deltas}{same}")
-    console.print(f"written: {Path(out) / (name + '.json')}, {Path(out) / 'summary.json'}")
+    console.print(f"written: {Path(out) / (result_name + '.json')}, {Path(out) / 'summary.json'}")
