@@ -80,8 +80,8 @@ def usable_cpu_flags() -> set[str]:
 def int8_cpu_flags() -> list[str]:
     """The int8-relevant CPU flags this process can use (``avx2``, ``avx512_vnni``, ``amx_int8``...; ARM:
     ``asimddp``, ``i8mm``, ``sme``): which onnxruntime kernels ran, for every benchmark figure."""
-    wanted = ("avx", "amx", "asimd", "i8mm", "sve", "sme", "dotprod")
-    return sorted(flag for flag in usable_cpu_flags() if flag.startswith(wanted))
+    wanted = ("avx", "amx", "asimd", "i8mm", "sve", "sme_", "sme2", "dotprod")
+    return sorted(flag for flag in usable_cpu_flags() if flag.startswith(wanted) or flag == "sme")  # not x86 smep
 
 
 def memory_bytes() -> int | None:
