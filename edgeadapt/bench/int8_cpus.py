@@ -127,8 +127,9 @@ def emulated_command(cpu: str, arm64_root: str | None) -> tuple[list[str], dict[
     python, site = arm64_python(arm64_root)
     write_arm64_cpuinfo(str(arm64_root), model)
     checkout = Path(__file__).resolve().parents[2]
-    env = {"QEMU_CPU": model, "QEMU_LD_PREFIX": str(Path(arm64_root or "")), "PYTHONPATH": f"{site}:{checkout}"}
-    bundled = Path(str(arm64_root), ARM64_QEMU)  # QEMU 10 from the sysroot script: 7.2 gets SME wrong
+    root = str(arm64_root)  # arm64_python checked it
+    env = {"QEMU_CPU": model, "QEMU_LD_PREFIX": root, "PYTHONPATH": f"{site}:{checkout}"}
+    bundled = Path(root, ARM64_QEMU)  # QEMU 10 from the sysroot script: 7.2 gets SME wrong
     return [str(bundled) if bundled.exists() else qemu_binary("aarch64"), str(python)], env
 
 
@@ -199,7 +200,9 @@ def run_int8_cpus(
     for name, bundle in settings.int8.items():
         step(f"{name} ({bundle}) on this CPU")
         cpus["this CPU"]["bundles"][name] = _scores(here(bundle, settings.max_examples), fp32["f1"])
-    if settings.emulate:
+    if settings.emulate and subset == settings.max_examples:  # the same questions: scored above already
+        fp32_subset, native_subset = fp32, cpus["this CPU"]["bundles"]
+    elif settings.emulate:
         fp32_subset = _scores(here(settings.fp32, subset))
         native_subset = {
             name: _scores(here(bundle, subset), fp32_subset["f1"]) for name, bundle in settings.int8.items()
