@@ -8,6 +8,12 @@ import os
 import subprocess
 from pathlib import Path
 
+from run_factory import make_workspace
+
+from edgeadapt.export.pipeline import export_bundle
+from edgeadapt.runtime import QAEngine
+from edgeadapt.runtime.features import pad_batch
+
 CONTEXT = (
     "Lagos is the largest city in Nigeria and one of the largest in Africa. Nairobi is the capital of Kenya;"
     " Swahili is spoken across East Africa. The novel was written by Chinua Achebe in 1958. "
@@ -76,3 +82,18 @@ def run_emulated(
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def export_schemes(tiny_backbone: Path, tmp_path: Path) -> tuple[dict[str, Path], Path, dict[str, QAEngine], dict]:
+    """The tiny source run exported in every scheme of :data:`SCHEMES` and as fp32 under ``tmp_path``: the int8
+    bundles, the fp32 bundle, an engine per int8 bundle on this CPU, and padded feeds of three windows."""
+    work = make_workspace(tiny_backbone, tmp_path / "work")
+    bundles = {name: tmp_path / name for name in SCHEMES}
+    for name, options in SCHEMES.items():
+        export_bundle(None, work / "runs", bundles[name], **options)
+    fp32 = tmp_path / "fp32"
+    export_bundle(None, work / "runs", fp32, quantize="none")
+    native = {name: QAEngine(bundle) for name, bundle in bundles.items()}
+    windows = native["int8"].windows("what is the largest city?", CONTEXT)[:2]
+    windows += native["int8"].windows("who wrote the novel?", "The novel was written by Chinua Achebe in 1958.")
+    return bundles, fp32, native, pad_batch(windows, 0)

@@ -19,13 +19,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from emulated_int8 import CONTEXT, SCHEMES, run_emulated
-from run_factory import make_workspace
+from emulated_int8 import SCHEMES, export_schemes, run_emulated
 
 from edgeadapt.bench.int8_cpus import ARM64_SITE, emulated_command
-from edgeadapt.export.pipeline import export_bundle
 from edgeadapt.runtime import QAEngine
-from edgeadapt.runtime.features import pad_batch
 
 ROOT = os.environ.get("EDGEADAPT_ARM64_ROOT", "")
 REQUIRED = os.environ.get("EDGEADAPT_REQUIRE_ARM64_EMULATION") == "1"
@@ -51,16 +48,7 @@ if not (shutil.which("qemu-aarch64") and ROOT and Path(ROOT, ARM64_SITE).is_dir(
 
 @pytest.mark.slow
 def test_int8_bundles_compute_alike_on_emulated_arm64_cores_and_on_this_cpu(tiny_backbone: Path, tmp_path: Path):
-    work = make_workspace(tiny_backbone, tmp_path / "work")
-    bundles = {name: tmp_path / name for name in SCHEMES}
-    for name, options in SCHEMES.items():
-        export_bundle(None, work / "runs", bundles[name], **options)
-    fp32 = tmp_path / "fp32"
-    export_bundle(None, work / "runs", fp32, quantize="none")
-    native = {name: QAEngine(bundle) for name, bundle in bundles.items()}
-    windows = native["int8"].windows("what is the largest city?", CONTEXT)[:2]
-    windows += native["int8"].windows("who wrote the novel?", "The novel was written by Chinua Achebe in 1958.")
-    feeds = pad_batch(windows, 0)
+    bundles, fp32, native, feeds = export_schemes(tiny_backbone, tmp_path)
     langs = ["en", "yo", "sw"]
     fp32_engine = QAEngine(fp32)
     for model, (has, lacks) in MODELS.items():

@@ -24,12 +24,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from cli_runner import run_cli
-from emulated_int8 import CONTEXT, SCHEMES, run_emulated
+from emulated_int8 import export_schemes, run_emulated
 from run_factory import make_workspace
 
 from edgeadapt.export.pipeline import export_bundle
 from edgeadapt.runtime import QAEngine
-from edgeadapt.runtime.features import pad_batch
 
 QEMU = shutil.which("qemu-x86_64")
 REQUIRED = os.environ.get("EDGEADAPT_REQUIRE_AVX2_EMULATION") == "1"
@@ -60,16 +59,7 @@ def _eight_bit_copy(fp32_graph: Path, target: Path) -> Path:
 
 @pytest.mark.slow
 def test_int8_bundles_compute_alike_on_emulated_avx2_and_on_this_cpu(tiny_backbone: Path, tmp_path: Path):
-    work = make_workspace(tiny_backbone, tmp_path / "work")
-    bundles = {name: tmp_path / name for name in SCHEMES}
-    for name, options in SCHEMES.items():
-        export_bundle(None, work / "runs", bundles[name], **options)
-    fp32 = tmp_path / "fp32"
-    export_bundle(None, work / "runs", fp32, quantize="none")
-    native = {name: QAEngine(bundle) for name, bundle in bundles.items()}
-    windows = native["int8"].windows("what is the largest city?", CONTEXT)[:2]
-    windows += native["int8"].windows("who wrote the novel?", "The novel was written by Chinua Achebe in 1958.")
-    feeds = pad_batch(windows, 0)
+    bundles, fp32, native, feeds = export_schemes(tiny_backbone, tmp_path)
     out = tmp_path / "emulated"
     out.mkdir()
     np.savez(out / "feeds.npz", **feeds)
