@@ -196,3 +196,26 @@ def test_evaluating_on_training_data_is_refused(tiny_backbone: Path, mixed_data:
     lora = replace(_config(tiny_backbone, max_steps=2), source_adapter="lora")
     run = train(lora, workdir=str(tmp_path), data_dir=str(mixed_data), run_dir=tmp_path / "lora")[-1].run_dir
     assert read_run(run)["adapter"]["kind"] == "lora" and (run / "task_adapter").is_dir()
+
+
+def test_leave_out_drops_a_languages_qa_data_from_the_source_stage_by_any_name(mixed_data: Path) -> None:
+    from edgeadapt.training.data import task_specs
+
+    every = source_task_data(str(mixed_data))
+    for name in ("yo", "yor", "Yoruba"):
+        specs = task_specs(_config(Path("unused"), leave_out=[name]), str(mixed_data))
+        assert specs == [spec for spec in every if spec != "afriqa:yor:train"]
+    explicit = _config(Path("unused"), train_data=["tydiqa:english:train", "drcd:zh:dev"], leave_out=["zh"])
+    assert task_specs(explicit, str(mixed_data)) == ["tydiqa:english:train"]
+    target = TrainConfig(lang="yo", stage="target", leave_out=["yo"])  # a target stage reads its own data anyway
+    assert task_specs(target, str(mixed_data)) == ["afriqa:yor:train"]
+
+
+def test_leave_out_errors_name_the_language_or_the_way_out(tiny_backbone: Path, mixed_data: Path, tmp_path) -> None:
+    with pytest.raises(EdgeAdaptError, match="unknown language 'klingon'"):
+        train(
+            _config(tiny_backbone, leave_out=["klingon"], max_steps=1), workdir=str(tmp_path), data_dir=str(mixed_data)
+        )
+    only_english = _config(tiny_backbone, train_data=["tydiqa:english:train"], leave_out=["en"], max_steps=1)
+    with pytest.raises(EdgeAdaptError, match="every QA training split .* --leave-out language"):
+        train(only_english, workdir=str(tmp_path), data_dir=str(mixed_data))

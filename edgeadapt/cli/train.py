@@ -69,6 +69,13 @@ def train(
         help="Training data spec, repeatable (e.g. afriqa:yo:train; pawsx:de:dev[:1000] for a row range)"
         " (default: per language).",
     ),
+    leave_out: list[str] = typer.Option(
+        [],
+        "--leave-out",
+        help="Source stage: train on no QA data in this language, repeatable (e.g. --leave-out yo --leave-out sw),"
+        " so that its language adapter is what teaches it the language (BENCHMARKS.md 3: what the adapters add"
+        " then). Applies to the default data and to --train-data.",
+    ),
     parallel_data: list[str] = typer.Option(
         [], "--parallel-data", help="Parallel data spec, repeatable (e.g. flores200:yo:dev) (default: per language)."
     ),
@@ -196,6 +203,7 @@ def train(
         task=check_task(task),
         backbone=backbone,
         train_data=list(train_data),
+        leave_out=list(leave_out),
         parallel_data=list(parallel_data),
         prompt_len=0 if no_prompt else prompt_len,
         prompt_init=prompt_init,

@@ -61,6 +61,7 @@ class TrainConfig:
     task: str = "qa"
     backbone: str | None = None
     train_data: list[str] = field(default_factory=list)
+    leave_out: list[str] = field(default_factory=list)  # source stage: languages whose QA data it must not train on
     parallel_data: list[str] = field(default_factory=list)
     prompt_len: int = 16
     prompt_init: str = "vocab"

@@ -57,14 +57,31 @@ def load_parallel_specs(specs: list[str], data_dir: str | None) -> list[Parallel
 
 def task_specs(config: TrainConfig, data_dir: str | None) -> list[str]:
     """``--train-data``, else the stage's default: for the source stage every QA training split in the data
-    directory (:func:`~edgeadapt.data.specs.source_task_data`), for a language its own QA training data."""
+    directory (:func:`~edgeadapt.data.specs.source_task_data`) but those of the ``--leave-out`` languages, for a
+    language its own QA training data."""
     from edgeadapt.data.specs import default_task_data, source_task_data
 
-    if config.train_data:
-        return list(config.train_data)
-    if config.stage == "source":
-        return source_task_data(data_dir)
-    return default_task_data(config.lang, data_dir)
+    if config.stage != "source":
+        return list(config.train_data) or default_task_data(config.lang, data_dir)
+    specs = list(config.train_data) or source_task_data(data_dir)
+    return [spec for spec in specs if not left_out(spec, config.leave_out, data_dir)]
+
+
+def left_out(spec: str, languages: list[str], data_dir: str | None) -> bool:
+    """Whether ``spec`` reads data in one of ``languages`` (any code or name :func:`normalize_lang` knows)."""
+    from edgeadapt.data.languages import normalize_lang
+    from edgeadapt.data.specs import parse_spec
+
+    if not languages:
+        return False
+    parsed = parse_spec(spec, data_dir)
+    if not parsed.lang:
+        return False
+    try:
+        language = normalize_lang(parsed.lang).code
+    except EdgeAdaptError:  # a dataset's own language naming edgeadapt does not know: not one of those left out
+        return False
+    return language in {normalize_lang(lang).code for lang in languages}
 
 
 def parallel_specs(config: TrainConfig, data_dir: str | None) -> list[str]:
@@ -79,6 +96,11 @@ def prepare_data(config: TrainConfig, tokenizer, data_dir: str | None) -> Prepar
     window_args = {"max_length": config.max_length, "stride": config.doc_stride}
     specs = task_specs(config, data_dir)
     where = data_dir or "the data directory"
+    if config.stage == "source" and not specs and config.leave_out:
+        raise EdgeAdaptError(
+            "every QA training split for the source stage is in a --leave-out language"
+            f" ({', '.join(config.leave_out)}): leave out fewer languages or pass --train-data SPEC"
+        )
     if config.stage == "source" and not specs:
         raise EdgeAdaptError(f"no QA training data in {where}: run `edgeadapt data fetch` or pass --train-data SPEC")
     examples = subsample(load_qa_specs(specs, data_dir), config.max_train_examples, config.seed)

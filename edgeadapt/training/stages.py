@@ -67,6 +67,7 @@ SHARED_WITH_SOURCE = (
     "precision",
     "length_grouping",
     "time_budget",
+    "leave_out",
 )
 
 
@@ -424,6 +425,11 @@ def train(
                     f" train one there first with `edgeadapt train --lang en --out {source_dir}`"
                 )
         source_dir = Path(source_dir) if source_dir is not None else runs / SOURCE_LANG
+        if config.leave_out and (source_dir / RUN_FILE).exists():
+            console.print(
+                f"--leave-out shapes a source stage's data, and {source_dir} is trained already: it has no effect"
+                " here (train --lang en --leave-out ... into a new workdir or --out to use it)"
+            )
         if not (source_dir / RUN_FILE).exists():
             source = source_config_for(config)
             source_resume = resume and read_checkpoint(source_dir) is not None
@@ -444,6 +450,7 @@ def train(
 
 
 def _validate(config: TrainConfig) -> None:
+    from edgeadapt.data.languages import normalize_lang
     from edgeadapt.tasks import TASKS
     from edgeadapt.training.config import (
         ADAPTER_KINDS,
@@ -479,10 +486,13 @@ def _validate(config: TrainConfig) -> None:
         (config.epochs is None or config.epochs > 0, "--epochs must be above 0"),
         (config.lr is None or config.lr > 0, "--lr must be above 0"),
         (all(f in FREEZE_CHOICES for f in config.freeze), f"--freeze takes {' or '.join(FREEZE_CHOICES)}"),
+        (config.task == QA or not config.leave_out, "--leave-out shapes the QA source stage's data: drop it"),
     ]
     for ok, message in checks:
         if not ok:
             raise EdgeAdaptError(message)
     WindowPolicy.resolve(config.max_length, config.doc_stride)  # checks --max-length and --doc-stride
+    for lang in config.leave_out:
+        normalize_lang(lang)  # an unknown code fails here, with the closest known ones
     if config.adapter == "full" and "adapter" in config.freeze:
         raise EdgeAdaptError("--adapter full has no adapter to --freeze: it trains every encoder weight")
