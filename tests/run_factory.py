@@ -22,10 +22,10 @@ from edgeadapt.training.runs import (
 )
 
 
-def _lora(encoder: torch.nn.Module, name: str, rank: int, seed: int):
+def _lora(encoder: torch.nn.Module, name: str, rank: int, seed: int, targets: tuple[str, ...] = ("query", "value")):
     from peft import LoraConfig, get_peft_model
 
-    config = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=["query", "value"], lora_dropout=0.0)
+    config = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=list(targets), lora_dropout=0.0)
     peft_model = get_peft_model(encoder, config, adapter_name=name)
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -61,19 +61,21 @@ def make_target_run(
     prompt_len: int = 3,
     seed: int = 1,
     prompt_positions: str = "tail",
+    targets: tuple[str, ...] = ("query", "value"),
 ) -> Path:
-    """A target-stage run on top of ``source_run``: language LoRA + soft prompt (placed by ``prompt_positions``)."""
+    """A target-stage run on top of ``source_run``: language LoRA on ``targets`` + soft prompt (placed by
+    ``prompt_positions``)."""
     merged = source_encoder(source_run, str(backbone))
     generator = torch.Generator().manual_seed(seed)
     hidden = merged.config.hidden_size
     prompt = torch.randn(prompt_len, hidden, generator=generator) if prompt_len else None
-    model = PromptedQAModel(_lora(merged, LANG_ADAPTER, rank, seed), prompt_len=prompt_len, prompt_init=prompt)
+    model = PromptedQAModel(_lora(merged, LANG_ADAPTER, rank, seed, targets), prompt_len=prompt_len, prompt_init=prompt)
     info = {
         "stage": "target",
         "lang": lang,
         "source_run": str(source_run.resolve()),
         "backbone": {"path": str(backbone), "fingerprint": weights_fingerprint(str(backbone))},
-        "adapter": {"kind": "lora", "rank": rank, "alpha": 2 * rank, "targets": ["query", "value"]},
+        "adapter": {"kind": "lora", "rank": rank, "alpha": 2 * rank, "targets": list(targets)},
         "config": {"lang": lang, "prompt_len": prompt_len, "prompt_positions": prompt_positions},
     }
     write_run(model, run_dir, info)

@@ -443,3 +443,16 @@ def test_onnxruntime_runs_one_gelu_kernel_and_no_skip_layer_norm(workdir, fp32_b
     export_bundle(None, workdir / "runs", optimized, optimize=True)
     baked = Counter(n.op_type for n in onnx.load(str(optimized / "backbone.onnx"), load_external_data=False).graph.node)
     assert baked["Gelu"] + baked["BiasGelu"] == 2 and baked["SkipLayerNormalization"] == 0, baked
+
+
+def test_a_language_lora_on_every_dense_layer_exports_without_the_unused_pooler(
+    tiny_backbone, workdir, feeds, tmp_path
+):
+    # --lora-targets dense also matches pooler.dense, which the QA graph never runs: export must leave it out
+    run = make_target_run(tiny_backbone, workdir / "runs" / "en", tmp_path / "runs" / "ha", "ha",
+                          targets=("query", "value", "dense"))  # fmt: skip
+    export_bundle([workdir / "runs" / "en", run], tmp_path / "runs", tmp_path / "bundle", quantize="none")
+    engine = QAEngine(tmp_path / "bundle")
+    assert not any(name.startswith("pooler.") for name in engine.manifest.slots)
+    deviation = np.abs(_onnx_logits(engine, feeds, "ha") - _torch_logits(run, feeds)).max()
+    assert deviation < FP32_TOL, deviation

@@ -14,16 +14,23 @@ from edgeadapt.training.bottleneck import bottleneck_layers, has_bottlenecks
 from edgeadapt.training.model import PromptedQAModel
 from edgeadapt.training.runs import LANG_ADAPTER
 
+UNUSED_BY_QA = ("pooler.",)
+"""Encoder modules the QA graph never runs (the span head reads the last hidden states, not the pooler): a LoRA
+there (``--lora-targets dense`` also matches ``pooler.dense``) never trained and has no slot in the graph."""
+
 
 def lora_layers(encoder: nn.Module, adapter_name: str = LANG_ADAPTER) -> dict[str, nn.Module]:
-    """peft LoRA layers holding ``adapter_name``, keyed by their module name in the bare encoder."""
+    """peft LoRA layers holding ``adapter_name`` on the QA forward path, keyed by their module name in the bare
+    encoder."""
     layers = {}
     for name, module in encoder.named_modules():
         lora_a = getattr(module, "lora_A", None)
         if isinstance(lora_a, nn.ModuleDict) and adapter_name in lora_a:
             if getattr(module, "use_dora", {}).get(adapter_name, False):
                 raise ValueError(f"{name}: DoRA adapters cannot be exported as swappable LoRA files")
-            layers[name.removeprefix("base_model.model.")] = module
+            bare = name.removeprefix("base_model.model.")
+            if not bare.startswith(UNUSED_BY_QA):
+                layers[bare] = module
     return layers
 
 
