@@ -39,6 +39,9 @@ MODELS = {
 # (Cortex-A53), MatMulNBits' int8 compute (--int8-ffn-out) is not offered and it multiplies float activations:
 # 0.050. Elsewhere 0.0 to 0.02.
 DIFFERENT_NUMBERS = {("max", scheme) for scheme in SCHEMES} | {("cortex-a53", "int8_ffn_out")}
+# --int8-all also quantises attention's activation products, so one activation moved to the neighbouring int8
+# step moves the logits further: 0.073 seen once on the i8mm model (max,sme=off) in four CI runs of this code.
+STEP_TOLERANCE = {"int8_all": 0.1}
 
 if not (shutil.which("qemu-aarch64") and ROOT and Path(ROOT, ARM64_SITE).is_dir()):
     if REQUIRED:
@@ -68,5 +71,6 @@ def test_int8_bundles_compute_alike_on_emulated_arm64_cores_and_on_this_cpu(tiny
                 # Exact int32 products on both sides; float summation order may move an activation to the
                 # neighbouring int8 step, as on x86 (test_int8_cpus.py): 0.05 is a fifth of INT8_TOL.
                 deviation = np.abs(emulated - here).max()
-                assert (model, name) in DIFFERENT_NUMBERS or deviation < 0.05, (model, name, lang, deviation)
+                bound = STEP_TOLERANCE.get(name, 0.05)
+                assert (model, name) in DIFFERENT_NUMBERS or deviation < bound, (model, name, lang, deviation)
                 assert np.abs(emulated - reference).max() < 0.25, (model, name, lang)  # test_export.py's INT8_TOL
