@@ -59,29 +59,31 @@ def task_specs(config: TrainConfig, data_dir: str | None) -> list[str]:
     """``--train-data``, else the stage's default: for the source stage every QA training split in the data
     directory (:func:`~edgeadapt.data.specs.source_task_data`) but those of the ``--leave-out`` languages, for a
     language its own QA training data."""
+    from edgeadapt.data.languages import normalize_lang
     from edgeadapt.data.specs import default_task_data, source_task_data
 
     if config.stage != "source":
         return list(config.train_data) or default_task_data(config.lang, data_dir)
     specs = list(config.train_data) or source_task_data(data_dir)
-    return [spec for spec in specs if not left_out(spec, config.leave_out, data_dir)]
+    if not config.leave_out:
+        return specs
+    left_out = {normalize_lang(lang).code for lang in config.leave_out}
+    return [spec for spec in specs if spec_language(spec, data_dir) not in left_out]
 
 
-def left_out(spec: str, languages: list[str], data_dir: str | None) -> bool:
-    """Whether ``spec`` reads data in one of ``languages`` (any code or name :func:`normalize_lang` knows)."""
+def spec_language(spec: str, data_dir: str | None) -> str | None:
+    """The ISO code of the language ``spec`` reads (``afriqa:yor:train`` -> ``yo``); None where the spec names no
+    language edgeadapt knows (a bare file, a dataset's own naming)."""
     from edgeadapt.data.languages import normalize_lang
     from edgeadapt.data.specs import parse_spec
 
-    if not languages:
-        return False
     parsed = parse_spec(spec, data_dir)
     if not parsed.lang:
-        return False
+        return None
     try:
-        language = normalize_lang(parsed.lang).code
-    except EdgeAdaptError:  # a dataset's own language naming edgeadapt does not know: not one of those left out
-        return False
-    return language in {normalize_lang(lang).code for lang in languages}
+        return normalize_lang(parsed.lang).code
+    except EdgeAdaptError:
+        return None
 
 
 def parallel_specs(config: TrainConfig, data_dir: str | None) -> list[str]:
