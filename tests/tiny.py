@@ -6,7 +6,7 @@ Saved with ``save_pretrained`` so that tests load it back through edgeadapt's re
 
 from __future__ import annotations
 
-import json
+from collections import Counter
 from pathlib import Path
 
 CORPUS = [
@@ -38,21 +38,32 @@ UNIGRAM_CHAR_MAP = {
 
 
 def build_unigram_tokenizer(vocab_size: int = 300):
-    """An XLM-R style Unigram ``tokenizers.Tokenizer`` trained on :data:`CORPUS`, built the way edgeadapt builds
-    multilingual-e5-small's (scores rounded to float32, as sentencepiece stores them)."""
+    """An XLM-R style Unigram ``tokenizers.Tokenizer`` over :data:`CORPUS`, built the way edgeadapt builds
+    multilingual-e5-small's (scores rounded to float32, as sentencepiece stores them).
+
+    The pieces are every character, every word and the most frequent word pieces of up to six characters, scored
+    by log frequency: the same vocabulary in every run (``tokenizers``' trainers break ties in hash-map order, so two
+    runs gave other token ids, other tiny models' numbers, and int8 tests that passed or failed by the run)."""
     import numpy as np
-    from tokenizers import Tokenizer, models, trainers
 
     from edgeadapt.backbones.e5s import Vocabulary
     from edgeadapt.backbones.xlmr_tokenizer import build_tokenizer
 
-    trained = Tokenizer(models.Unigram())
     specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
-    trainer = trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=specials, unk_token="<unk>")
-    trained.train_from_iterator(CORPUS * 3, trainer=trainer)
-    vocab = json.loads(trained.to_str())["model"]["vocab"]
-    pieces = [piece for piece, _ in vocab]
-    scores = np.array([score for _, score in vocab], dtype=np.float32)
+    counts: Counter[str] = Counter()
+    for word in " ".join(CORPUS).split():
+        word = "\u2581" + word
+        for start in range(len(word)):
+            for end in range(start + 1, min(len(word), start + 6) + 1):
+                counts[word[start:end]] += 1
+        counts[word] += 1  # the whole word, however long
+    singles = sorted({piece for piece in counts if len(piece) == 1})  # every character stays reachable
+    words = sorted({"\u2581" + word for word in " ".join(CORPUS).split()}, key=lambda word: (-counts[word], word))
+    longer = sorted((piece for piece in counts if len(piece) > 1), key=lambda piece: (-counts[piece], piece))
+    kept = list(dict.fromkeys(singles + words + longer))[: vocab_size - len(specials)]
+    total = sum(counts[piece] for piece in kept)
+    pieces = specials + kept
+    scores = np.array([0.0] * len(specials) + [np.log(counts[piece] / total) for piece in kept], dtype=np.float32)
     return build_tokenizer(Vocabulary(pieces, scores, bos=0, eos=2, pad=1, unk=3), UNIGRAM_CHAR_MAP)
 
 
@@ -67,7 +78,7 @@ def build_tiny_backbone(
     tokenizer: str = "wordpiece",
 ) -> Path:
     """Write a tiny ``BertModel`` and its tokenizer (``wordpiece`` or ``unigram``) to ``path`` and return ``path``."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
     if tokenizer == "unigram":
@@ -85,12 +96,11 @@ def build_tiny_backbone(
         )
         return _save_tiny(path, tok, fast, hidden, layers, heads, seed)
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok = Tokenizer(models.WordPiece({"[UNK]": 0}, unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True, strip_accents=False)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tok.decoder = decoders.WordPiece()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials, min_frequency=1)
-    tok.train_from_iterator(CORPUS * 3, trainer=trainer)
+    tok.model = models.WordPiece(_wordpiece_vocabulary(tok, specials, vocab_size), unk_token="[UNK]")
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
@@ -107,6 +117,19 @@ def build_tiny_backbone(
         model_max_length=128,
     )
     return _save_tiny(path, tok, fast, hidden, layers, heads, seed)
+
+
+def _wordpiece_vocabulary(tok, specials: list[str], vocab_size: int) -> dict[str, int]:
+    """Specials, every character (alone and as ``##`` continuation), then whole words by frequency: the same
+    vocabulary in every run (see :func:`build_unigram_tokenizer`); words outside it split into characters."""
+    words: Counter[str] = Counter()
+    for line in CORPUS:
+        normalized = tok.normalizer.normalize_str(line)
+        words.update(word for word, _ in tok.pre_tokenizer.pre_tokenize_str(normalized))
+    chars = sorted({char for word in words for char in word})
+    pieces = specials + chars + ["##" + char for char in chars]
+    pieces += sorted((word for word in words if len(word) > 1), key=lambda word: (-words[word], word))
+    return {piece: index for index, piece in enumerate(pieces[:vocab_size])}
 
 
 def _save_tiny(path: Path, tok, fast, hidden: int, layers: int, heads: int, seed: int) -> Path:
