@@ -20,6 +20,7 @@ import torch
 from onnx import numpy_helper
 from torch import nn
 
+from edgeadapt.export.attention import fuse_attention
 from edgeadapt.training.model import PromptPlacement, masked_mean, prepend_prompt
 
 PROMPT_INPUT = "soft_prompt"
@@ -168,11 +169,14 @@ def _example_inputs(vocab: int, hidden: int, slots: list[LoraSlot], prompt: bool
     return args
 
 
-def export_graph(model: ExportableQA, path: Path, *, max_positions: int, max_prompt_len: int) -> None:
+def export_graph(
+    model: ExportableQA, path: Path, *, max_positions: int, max_prompt_len: int, fuse_attention_cores: bool = True
+) -> None:
     """Trace ``model`` with ``torch.export`` and write a single-file ONNX graph to ``path``.
 
     Externalized graphs get a default initializer for the prompt and every LoRA input (empty on the
-    prompt / rank axis), so they run with or without an adapter.
+    prompt / rank axis), so they run with or without an adapter. ``fuse_attention_cores``: each layer's attention
+    core becomes one ``MultiHeadAttention`` kernel (``edgeadapt.export.attention``; the same values).
     """
     config = model.encoder.config
     externalized = model.externalized
@@ -210,6 +214,8 @@ def export_graph(model: ExportableQA, path: Path, *, max_positions: int, max_pro
     if externalized:
         _add_empty_defaults(proto, model)
     gelu_in_fusable_order(proto)
+    if fuse_attention_cores:
+        fuse_attention(proto, int(config.num_attention_heads))
     onnx.save_model(proto, str(path), save_as_external_data=False)
 
 

@@ -43,7 +43,7 @@ from edgeadapt.export.adapters import (
 )
 from edgeadapt.export.graph import BOTTLENECK, SLOT_SUFFIXES, ExportableQA, LoraSlot, export_graph, find_slots
 from edgeadapt.export.optimize import optimize_offline
-from edgeadapt.export.quantize import quantize_int8, weight_only_int8
+from edgeadapt.export.quantize import WEIGHT_ONLY_BLOCK, quantize_int8, weight_only_int8
 from edgeadapt.export.slots import ADAPTER_DTYPES, encode_tensors, retype_slots, slot_shapes
 from edgeadapt.export.trim import (
     TrimmedVocabulary,
@@ -78,7 +78,7 @@ KEEP_FFN_DOWN_FLOAT = True
 """int8 keeps the FFN down-projection (input: GELU output, heavy-tailed) in float by default. Measured on
 multilingual-e5-small, last hidden states vs fp32: token cosine mean 0.9987 / min 0.993 (141 MB) against
 0.9908 / 0.94 when it is quantised too (120 MB). ``int8_ffn_out=True`` stores its weights as 8-bit integers
-blockwise instead (onnxruntime ``MatMulNBits``, one scale per 32 weights and per 32 activations): the same size
+blockwise instead (onnxruntime ``MatMulNBits``, one scale per 256 weights and per 256 activations): the same size
 as dynamic int8 without one scale for a whole heavy-tailed activation tensor (see ``weight_only_int8``)."""
 
 
@@ -328,7 +328,11 @@ def _export_and_quantize(
     ffn_down = {(int(config.intermediate_size), int(config.hidden_size))} if keep_float else set()
     target = directory / name
     float_path = directory / f".{name}.fp32" if options.quantize == "int8" else target
-    export_graph(model, float_path, max_positions=positions, max_prompt_len=positions - max_length)
+    # --int8-all quantises attention's activation products, which the fused attention kernel would keep in float
+    fuse = not (options.quantize == "int8" and options.int8_all)
+    export_graph(
+        model, float_path, max_positions=positions, max_prompt_len=positions - max_length, fuse_attention_cores=fuse
+    )
     if slot_names and options.adapter_dtype != "fp32":
         proto = onnx.load(str(float_path))
         retype_slots(proto, sorted(slot_names), options.adapter_dtype)
@@ -339,7 +343,7 @@ def _export_and_quantize(
         # multiplied in float: no integer arithmetic, so every CPU (and the browser) computes alike
         quantize_int8(float_path, target, slot_inputs, per_channel=options.per_channel, op_types=("Gather",))
         float_path.unlink()
-        weight_only_int8(target, None, slot_inputs, accuracy_level=0)
+        weight_only_int8(target, None, slot_inputs, accuracy_level=0, block_size=WEIGHT_ONLY_BLOCK)
     elif options.quantize == "int8":
         quantize_int8(
             float_path,

@@ -128,11 +128,17 @@ def check_slots_float(model: onnx.ModelProto, adapter_inputs: set[str]) -> None:
 
 
 WEIGHT_ONLY_BLOCK = 32
-"""Weights (and activations) per scale of the blockwise 8-bit MatMuls (``--int8-ffn-out``)."""
+"""Weights per scale of the blockwise 8-bit MatMuls of ``--int8-weight-only`` (dequantised, multiplied in float)."""
+
+FFN_OUT_BLOCK = 256
+"""Weights and activations per scale of the blockwise int8 FFN output projection (``--int8-ffn-out``), the largest
+block ``MatMulNBits`` takes. Measured on e5-small (BENCHMARKS.md 4e): logit drift from fp32 0.140 against 0.137 for
+the float projection and 0.139 / 0.112-0.140 for blocks of 128 / 32, at 1.14x optimum's latency where blocks of 128
+took 1.20x and of 32 1.30x (one scale computation per block of activations at run time)."""
 
 
 WEIGHT_ONLY_ACCURACY_LEVEL = 4
-"""``MatMulNBits`` compute type: 4 = int8, the activations quantised per block of 32 values (0 = float, slower)."""
+"""``MatMulNBits`` compute type: 4 = int8, the activations quantised per block (0 = float, slower)."""
 
 
 def constant_matmuls(model: onnx.ModelProto, adapter_inputs: set[str]) -> list[str]:
@@ -152,11 +158,13 @@ def weight_only_int8(
     adapter_inputs: set[str],
     *,
     accuracy_level: int = WEIGHT_ONLY_ACCURACY_LEVEL,
+    block_size: int = FFN_OUT_BLOCK,
 ) -> list[str]:
     """Store the weights of the float MatMuls whose weight has one of ``shapes`` (None: every constant-weight
-    MatMul off the adapter branches) as 8-bit integers, one scale per block of 32 (onnxruntime's ``MatMulNBits``),
-    in place. ``accuracy_level`` 4: the activations get one int8 scale per block of 32 values at run time; 0: the
-    weights are dequantised and multiplied in float. Returns the nodes changed.
+    MatMul off the adapter branches) as 8-bit integers, one scale per ``block_size`` weights (onnxruntime's
+    ``MatMulNBits``), in place. ``accuracy_level`` 4: the activations get one int8 scale per block of
+    ``block_size`` values at run time; 0: the weights are dequantised and multiplied in float. Returns the nodes
+    changed.
 
     Used for the FFN down-projection (``--int8-ffn-out``): dynamic int8 there quantises its heavy-tailed GELU input
     with one scale per tensor, which cost 1.9 F1 on AfriQA Yoruba; blockwise scales keep the outliers of one block
@@ -177,7 +185,7 @@ def weight_only_int8(
         quantizer = MatMulNBitsQuantizer(
             model,
             bits=8,
-            block_size=WEIGHT_ONLY_BLOCK,
+            block_size=block_size,
             is_symmetric=True,
             accuracy_level=accuracy_level,
             nodes_to_include=names,

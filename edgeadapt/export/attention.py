@@ -1,0 +1,167 @@
+"""Fuse each self-attention core of an exported graph into onnxruntime's ``MultiHeadAttention`` kernel.
+
+``torch.onnx`` writes ``scaled_dot_product_attention`` as about twenty nodes a layer: the query, key and value
+projections reshaped and transposed into heads, each side multiplied by the square root of the scale, the key
+transposed, ``MatMul``, the mask bias added, ``Softmax``, ``MatMul`` with the values, transposed and reshaped back.
+onnxruntime's transformer optimiser does not match this with adapter branches on the projections (docs/export.md),
+and its session optimiser has no such fusion. This pass replaces the core, from the three projected ``[batch, seq,
+hidden]`` tensors to the ``[batch, seq, hidden]`` context, by one ``com.microsoft.MultiHeadAttention`` node (the
+mask bias as its ``attention_bias``), so the projections, their adapter slots and their quantisation stay as they
+are. The values agree to float rounding. A layer whose nodes do not have this shape is left as it was.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import onnx
+from onnx import helper, numpy_helper
+
+logger = logging.getLogger(__name__)
+
+MS_DOMAIN = "com.microsoft"
+HEAD_LAYOUT = (0, 2, 1, 3)  # [batch, seq, heads, dim] <-> [batch, heads, seq, dim]
+
+
+@dataclass(frozen=True)
+class AttentionCore:
+    """One matched attention core: its three ``[batch, seq, hidden]`` inputs, its mask bias, the product of its two
+    scale factors and the name of its ``[batch, seq, hidden]`` output."""
+
+    query: str
+    key: str
+    value: str
+    bias: str
+    scale: float
+    output: str
+
+
+class _Graph:
+    """Producer / consumer / initializer lookups over one ONNX graph."""
+
+    def __init__(self, graph: onnx.GraphProto):
+        self.producer = {output: node for node in graph.node for output in node.output}
+        self.consumers: dict[str, list[onnx.NodeProto]] = {}
+        for node in graph.node:
+            for name in node.input:
+                self.consumers.setdefault(name, []).append(node)
+        self.initializers = {tensor.name: tensor for tensor in graph.initializer}
+
+    def made_by(self, name: str, op_type: str) -> onnx.NodeProto | None:
+        node = self.producer.get(name)
+        return node if node is not None and node.op_type == op_type else None
+
+    def only_consumer(self, name: str, op_type: str) -> onnx.NodeProto | None:
+        found = self.consumers.get(name, [])
+        return found[0] if len(found) == 1 and found[0].op_type == op_type else None
+
+    def scalar(self, name: str) -> float | None:
+        tensor = self.initializers.get(name)
+        if tensor is None:
+            return None
+        array = numpy_helper.to_array(tensor)
+        return float(array.reshape(-1)[0]) if array.size == 1 else None
+
+    def through_layout(self, name: str) -> str:
+        """Walk up through Reshape and Transpose nodes (their data input) to the tensor they rearrange."""
+        node = self.producer.get(name)
+        while node is not None and node.op_type in ("Reshape", "Transpose"):
+            name = node.input[0]
+            node = self.producer.get(name)
+        return name
+
+
+def _perm(node: onnx.NodeProto) -> tuple[int, ...]:
+    return tuple(next((list(a.ints) for a in node.attribute if a.name == "perm"), []))
+
+
+def _scaled_side(graph: _Graph, name: str) -> tuple[str, float] | None:
+    """``x * c`` with ``c`` a scalar initializer: the tensor before the head layout and ``c``."""
+    multiply = graph.made_by(name, "Mul")
+    if multiply is None:
+        return None
+    for data, factor in ((multiply.input[0], multiply.input[1]), (multiply.input[1], multiply.input[0])):
+        value = graph.scalar(factor)
+        if value is not None:
+            return graph.through_layout(data), value
+    return None
+
+
+def match_core(graph: _Graph, softmax: onnx.NodeProto) -> AttentionCore | None:
+    """The attention core around ``softmax`` in ``torch.onnx``'s SDPA layout, or None where it differs."""
+    add = graph.made_by(softmax.input[0], "Add")
+    if add is None:
+        return None
+    scores = next((graph.made_by(name, "MatMul") for name in add.input if graph.made_by(name, "MatMul")), None)
+    if scores is None:
+        return None
+    bias = add.input[1] if add.input[0] == scores.output[0] else add.input[0]
+    query, key = _scaled_side(graph, scores.input[0]), _scaled_side(graph, scores.input[1])
+    if query is None or key is None or graph.made_by(scores.input[0], "Mul") is None:
+        return None
+    weighted = graph.only_consumer(softmax.output[0], "MatMul")
+    if weighted is None or weighted.input[0] != softmax.output[0]:
+        return None
+    back = graph.only_consumer(weighted.output[0], "Transpose")
+    merge = graph.only_consumer(back.output[0], "Reshape") if back is not None else None
+    if merge is None or _perm(back) != HEAD_LAYOUT:
+        return None
+    value = graph.through_layout(weighted.input[1])
+    if len({query[0], key[0], value}) < 3:
+        return None  # not three projections: some other product
+    return AttentionCore(query[0], key[0], value, bias, query[1] * key[1], merge.output[0])
+
+
+def _live_nodes(graph: onnx.GraphProto) -> list[onnx.NodeProto]:
+    """The nodes that some graph output depends on, in their order."""
+    producer = {output: node for node in graph.node for output in node.output}
+    needed = {output.name for output in graph.output}
+    live: set[int] = set()
+    stack = list(needed)
+    while stack:
+        node = producer.get(stack.pop())
+        if node is None or id(node) in live:
+            continue
+        live.add(id(node))
+        stack.extend(name for name in node.input if name)
+    return [node for node in graph.node if id(node) in live]
+
+
+def fuse_attention(proto: onnx.ModelProto, num_heads: int) -> int:
+    """Replace every attention core of ``proto`` by a ``MultiHeadAttention`` node (``num_heads`` heads), in place,
+    and drop the nodes nothing reads any more. Returns the number of cores fused."""
+    graph = _Graph(proto.graph)
+    cores = [(softmax, match_core(graph, softmax)) for softmax in proto.graph.node if softmax.op_type == "Softmax"]
+    fused = 0
+    for index, (softmax, core) in enumerate(cores):
+        if core is None:
+            logger.info("attention at %s is not in the expected layout: left unfused", softmax.name)
+            continue
+        node = helper.make_node(
+            "MultiHeadAttention",
+            [core.query, core.key, core.value, "", "", core.bias],
+            [core.output],
+            name=f"MultiHeadAttention_{index}",
+            domain=MS_DOMAIN,
+            num_heads=num_heads,
+            scale=core.scale,
+        )
+        position = next(i for i, existing in enumerate(proto.graph.node) if core.output in existing.output)
+        proto.graph.node[position].CopyFrom(node)  # the context's Reshape becomes the fused node
+        fused += 1
+    if fused:
+        live = _live_nodes(proto.graph)  # still in order: each fused node sits after its inputs' producers
+        del proto.graph.node[:]
+        proto.graph.node.extend(live)
+        if not any(entry.domain == MS_DOMAIN for entry in proto.opset_import):
+            proto.opset_import.append(helper.make_opsetid(MS_DOMAIN, 1))
+        used = {name for node in proto.graph.node for name in node.input}
+        kept = [tensor for tensor in proto.graph.initializer if tensor.name in used or _is_graph_input(proto, tensor)]
+        del proto.graph.initializer[:]
+        proto.graph.initializer.extend(kept)
+    return fused
+
+
+def _is_graph_input(proto: onnx.ModelProto, tensor: onnx.TensorProto) -> bool:
+    return any(value.name == tensor.name for value in proto.graph.input)
