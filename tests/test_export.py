@@ -112,7 +112,7 @@ def test_int8_graph_quantises_backbone_but_not_adapter_slots(int8_bundle, fp32_b
     manifest = read_manifest(int8_bundle)
     graph = onnx.load(str(int8_bundle / "backbone.onnx"))
     op_types = {node.op_type for node in graph.graph.node}
-    assert "MatMulInteger" in op_types and "MultiHeadAttention" in op_types
+    assert "MatMulInteger" in op_types and _op_count(int8_bundle / "backbone.onnx", "MultiHeadAttention") == 4
     check_slots_float(graph, set(manifest.slots))
     assert (int8_bundle / "backbone.onnx").stat().st_size < (fp32_bundle / "backbone.onnx").stat().st_size
 
@@ -157,7 +157,7 @@ def test_int8_all_quantises_every_matmul_and_stays_close(workdir, tmp_path, feed
     float_weights = [weights.get(n.input[1]) for n in graph.graph.node if n.op_type == "MatMul"]
     assert [64, 32] not in float_weights  # the tiny model's FFN down-projection [intermediate, hidden]
     check_slots_float(graph, set(manifest.slots))
-    assert not [node for node in graph.graph.node if node.op_type == "MultiHeadAttention"]
+    assert _op_count(out / "backbone.onnx", "MultiHeadAttention") == 0
     engine = QAEngine(out)
     for lang in ("en", "yo"):
         reference = _torch_logits(workdir / "runs" / lang, feeds)
@@ -166,25 +166,41 @@ def test_int8_all_quantises_every_matmul_and_stays_close(workdir, tmp_path, feed
         export_bundle(None, workdir / "runs", tmp_path / "both", int8_all=True, int8_ffn_out=True)
 
 
+def _all_nodes(graph: onnx.GraphProto) -> list[onnx.NodeProto]:
+    """Every node of ``graph``, those in ``If`` branches included."""
+    nodes = []
+    for node in graph.node:
+        nodes.append(node)
+        for attribute in node.attribute:
+            if attribute.HasField("g"):
+                nodes += _all_nodes(attribute.g)
+    return nodes
+
+
 def _op_count(graph: Path, op_type: str) -> int:
-    return sum(node.op_type == op_type for node in onnx.load(str(graph), load_external_data=False).graph.node)
+    return sum(node.op_type == op_type for node in _all_nodes(onnx.load(str(graph), load_external_data=False).graph))
 
 
 def test_attention_runs_as_one_fused_kernel_a_layer_with_the_same_logits(
     workdir, fp32_bundle, merged_bundle, feeds, tmp_path, monkeypatch
 ):
-    """Each layer's attention core is one MultiHeadAttention node (externalized, merged and int8 graphs; not
-    --int8-all, whose attention products are int8), and the logits are those of the unfused graph, padding
-    included (the feeds are a padded batch)."""
+    """Each layer's attention core is one MultiHeadAttention kernel, without a mask when no position is masked
+    (the flash kernel) and with the mask bias otherwise (externalized, merged and int8 graphs; not --int8-all,
+    whose attention products are int8), and the logits are those of the unfused graph either way: a padded batch
+    and a single window."""
     for graph in (fp32_bundle / "backbone.onnx", merged_bundle / "yo.onnx"):
-        assert _op_count(graph, "MultiHeadAttention") == 2 and _op_count(graph, "Softmax") == 0, graph
+        assert _op_count(graph, "If") == 2 and _op_count(graph, "MultiHeadAttention") == 4, graph
+        assert _op_count(graph, "Softmax") == 0, graph
     monkeypatch.setattr("edgeadapt.export.graph.fuse_attention", lambda proto, heads: 0)
     export_bundle(None, workdir / "runs", tmp_path / "unfused", quantize="none")
     assert _op_count(tmp_path / "unfused" / "backbone.onnx", "Softmax") == 2
     fused, unfused = QAEngine(fp32_bundle), QAEngine(tmp_path / "unfused")
+    single = {name: array[:1, : int(feeds["attention_mask"][0].sum())] for name, array in feeds.items()}
+    assert single["attention_mask"].all() and not feeds["attention_mask"].all()
     for lang in ("en", "yo", "sw"):
-        deviation = np.abs(_onnx_logits(fused, feeds, lang) - _onnx_logits(unfused, feeds, lang)).max()
-        assert deviation < 1e-5, (lang, deviation)
+        for batch in (feeds, single):
+            deviation = np.abs(_onnx_logits(fused, batch, lang) - _onnx_logits(unfused, batch, lang)).max()
+            assert deviation < 1e-5, (lang, deviation)
 
 
 def test_merged_graphs_agree_with_externalized(fp32_bundle, merged_bundle, feeds):

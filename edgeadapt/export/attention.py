@@ -5,9 +5,11 @@ projections reshaped and transposed into heads, each side multiplied by the squa
 transposed, ``MatMul``, the mask bias added, ``Softmax``, ``MatMul`` with the values, transposed and reshaped back.
 onnxruntime's transformer optimiser does not match this with adapter branches on the projections (docs/export.md),
 and its session optimiser has no such fusion. This pass replaces the core, from the three projected ``[batch, seq,
-hidden]`` tensors to the ``[batch, seq, hidden]`` context, by one ``com.microsoft.MultiHeadAttention`` node (the
-mask bias as its ``attention_bias``), so the projections, their adapter slots and their quantisation stay as they
-are. The values agree to float rounding. A layer whose nodes do not have this shape is left as it was.
+hidden]`` tensors to the ``[batch, seq, hidden]`` context, by ``com.microsoft.MultiHeadAttention``, so the
+projections, their adapter slots and their quantisation stay as they are: without a mask when no position is
+masked (onnxruntime then runs its blockwise "flash" kernel, which takes no mask), with the mask bias as its
+``attention_bias`` otherwise, chosen by an ``If``. The values agree to float rounding. A layer whose nodes do not
+have this shape is left as it was.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import numpy as np
 import onnx
-from onnx import helper, numpy_helper
+from onnx import TensorProto, helper, numpy_helper
 
 logger = logging.getLogger(__name__)
 
@@ -113,50 +116,89 @@ def match_core(graph: _Graph, softmax: onnx.NodeProto) -> AttentionCore | None:
     return AttentionCore(query[0], key[0], value, bias, query[1] * key[1], merge.output[0])
 
 
+def _read_names(node: onnx.NodeProto) -> list[str]:
+    """What ``node`` reads: its inputs and, for ``If`` and other control flow, what its subgraphs read from outside."""
+    names = [name for name in node.input if name]
+    for attribute in node.attribute:
+        for subgraph in [attribute.g] if attribute.HasField("g") else list(attribute.graphs):
+            for inner in subgraph.node:
+                names.extend(_read_names(inner))
+    return names
+
+
 def _live_nodes(graph: onnx.GraphProto) -> list[onnx.NodeProto]:
     """The nodes that some graph output depends on, in their order."""
     producer = {output: node for node in graph.node for output in node.output}
-    needed = {output.name for output in graph.output}
     live: set[int] = set()
-    stack = list(needed)
+    stack = [output.name for output in graph.output]
     while stack:
         node = producer.get(stack.pop())
         if node is None or id(node) in live:
             continue
         live.add(id(node))
-        stack.extend(name for name in node.input if name)
+        stack.extend(_read_names(node))
     return [node for node in graph.node if id(node) in live]
 
 
+def _attention_node(core: AttentionCore, num_heads: int, output: str, masked: bool, name: str) -> onnx.NodeProto:
+    inputs = [core.query, core.key, core.value] + (["", "", core.bias] if masked else [])
+    return helper.make_node(
+        "MultiHeadAttention", inputs, [output], name=name, domain=MS_DOMAIN, num_heads=num_heads, scale=core.scale
+    )
+
+
+def _branch(node: onnx.NodeProto, name: str) -> onnx.GraphProto:
+    return helper.make_graph([node], name, [], [helper.make_tensor_value_info(node.output[0], TensorProto.FLOAT, None)])
+
+
 def fuse_attention(proto: onnx.ModelProto, num_heads: int) -> int:
-    """Replace every attention core of ``proto`` by a ``MultiHeadAttention`` node (``num_heads`` heads), in place,
-    and drop the nodes nothing reads any more. Returns the number of cores fused."""
+    """Replace every attention core of ``proto`` by ``MultiHeadAttention`` (``num_heads`` heads), in place, and drop
+    the nodes nothing reads any more. Returns the number of cores fused.
+
+    Each core becomes an ``If`` on "nothing is masked" (the mask bias is all zeros: one window a call, as the
+    runtime asks): then ``MultiHeadAttention`` without a mask, which onnxruntime runs as its blockwise (flash)
+    kernel, else with the bias, which it runs as plain products. One test of the bias serves every layer."""
     graph = _Graph(proto.graph)
     cores = [(softmax, match_core(graph, softmax)) for softmax in proto.graph.node if softmax.op_type == "Softmax"]
+    unmasked: dict[str, str] = {}  # bias -> the name of its "all zeros" flag
+    added: list[onnx.NodeProto] = []
     fused = 0
     for index, (softmax, core) in enumerate(cores):
         if core is None:
             logger.info("attention at %s is not in the expected layout: left unfused", softmax.name)
             continue
+        if core.bias not in unmasked:
+            flag = unmasked[core.bias] = f"{core.bias}_is_unmasked"
+            lowest, zero = f"{core.bias}_lowest", f"{core.bias}_zero"
+            proto.graph.initializer.append(numpy_helper.from_array(np.zeros((), np.float32), zero))
+            added += [
+                helper.make_node("ReduceMin", [core.bias], [lowest], name=f"{lowest}_node", keepdims=0),
+                helper.make_node("GreaterOrEqual", [lowest, zero], [flag], name=f"{flag}_node"),
+            ]
+        name = f"MultiHeadAttention_{index}"
+        flash = _attention_node(core, num_heads, f"{core.output}_unmasked", False, f"{name}_unmasked")
+        masked = _attention_node(core, num_heads, f"{core.output}_masked", True, f"{name}_masked")
         node = helper.make_node(
-            "MultiHeadAttention",
-            [core.query, core.key, core.value, "", "", core.bias],
+            "If",
+            [unmasked[core.bias]],
             [core.output],
-            name=f"MultiHeadAttention_{index}",
-            domain=MS_DOMAIN,
-            num_heads=num_heads,
-            scale=core.scale,
+            name=name,
+            then_branch=_branch(flash, f"{name}_then"),
+            else_branch=_branch(masked, f"{name}_else"),
         )
         position = next(i for i, existing in enumerate(proto.graph.node) if core.output in existing.output)
-        proto.graph.node[position].CopyFrom(node)  # the context's Reshape becomes the fused node
+        proto.graph.node[position].CopyFrom(node)  # the context's Reshape becomes the fused attention
         fused += 1
     if fused:
+        first_reader = min(i for i, node in enumerate(proto.graph.node) if node.op_type == "If")
+        for offset, node in enumerate(added):  # the flags go before the first attention that reads them
+            proto.graph.node.insert(first_reader + offset, node)
         live = _live_nodes(proto.graph)  # still in order: each fused node sits after its inputs' producers
         del proto.graph.node[:]
         proto.graph.node.extend(live)
         if not any(entry.domain == MS_DOMAIN for entry in proto.opset_import):
             proto.opset_import.append(helper.make_opsetid(MS_DOMAIN, 1))
-        used = {name for node in proto.graph.node for name in node.input}
+        used = {name for node in proto.graph.node for name in _read_names(node)}
         kept = [tensor for tensor in proto.graph.initializer if tensor.name in used or _is_graph_input(proto, tensor)]
         del proto.graph.initializer[:]
         proto.graph.initializer.extend(kept)
