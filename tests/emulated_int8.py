@@ -19,11 +19,12 @@ CONTEXT = (
     " Swahili is spoken across East Africa. The novel was written by Chinua Achebe in 1958. "
 ) * 3
 
-# Every int8 scheme the export offers: the default (dynamic int8, 7-bit weights, FFN output projection float),
-# --int8-all (also u8 x u8 activation products, exact on every kernel), --int8-ffn-out (blockwise MatMulNBits with
-# int8 compute on the FFN output projection) and --int8-weight-only (blockwise 8-bit weights, float compute).
+# Every int8 scheme the export offers: dynamic int8 with 7-bit weights and the FFN output projection float
+# (--no-int8-ffn-out), the same with that projection blockwise MatMulNBits with int8 compute (--int8-ffn-out, the
+# default), --int8-all (also u8 x u8 activation products, exact on every kernel) and --int8-weight-only (blockwise
+# 8-bit weights, float compute).
 SCHEMES = {
-    "int8": {},
+    "int8": {"int8_ffn_out": False},
     "int8_all": {"int8_all": True},
     "int8_ffn_out": {"int8_ffn_out": True},
     "weight_only": {"int8_weight_only": True},

@@ -24,7 +24,7 @@ HELP = (
     "  edgeadapt export --quantize int8 --mobile        # also .ort files + required_operators.config\n\n"
     "  edgeadapt export --trim-vocab                    # only the embedding rows the bundle's languages use\n\n"
     "  edgeadapt export --vocab-corpus faq.txt --vocab-size 30000   # plus the pieces of faq.txt, 30k rows at most\n\n"
-    "  edgeadapt export --trim-vocab --int8-ffn-out --adapter-dtype fp16 --optimize --mobile   # phone-size bundle\n\n"
+    "  edgeadapt export --trim-vocab --adapter-dtype fp16 --optimize --mobile   # phone-size bundle\n\n"
     "  edgeadapt export --web          # + a static site answering offline in a phone's browser (<out>-web)\n\n"
     "  edgeadapt export --task pawsx   # the paraphrase classifier: runs/pawsx -> <workdir>/export-pawsx\n\n"
     "A bundle holds one task: its manifest says which (task: qa | pawsx, with the pair labels)."
@@ -82,8 +82,9 @@ def export(
     int8_ffn_out: bool | None = typer.Option(
         None,
         "--int8-ffn-out/--no-int8-ffn-out",
-        help="int8: store the FFN output projection's weights as 8-bit too (blockwise: one scale per 256 weights and"
-        " per 256 activations; kept float by default): ~21 MB less on multilingual-e5-small.",
+        help="int8: the FFN output projection in int8 too, blockwise (one scale per 256 weights and per 256"
+        " activations; the default) or float (--no-int8-ffn-out: 21 MB more on multilingual-e5-small and about"
+        " 1.25x the time a window; BENCHMARKS.md 4f).",
     ),
     int8_all: bool = typer.Option(
         False,
@@ -129,8 +130,8 @@ def export(
     trim_vocab = trim_vocab or web
     if int8_weight_only is None:  # the page must answer as `ask` does: float arithmetic, the same in WASM and natively
         int8_weight_only = web and quantize == "int8" and not int8_all and not int8_ffn_out
-    if int8_ffn_out is None:  # a phone downloads the site: its size goal (45 MB) needs 8-bit FFN output weights
-        int8_ffn_out = web and quantize == "int8" and not int8_all and not int8_weight_only
+    if int8_ffn_out is None:  # the default int8 scheme (the site's --int8-weight-only has its own 8-bit weights)
+        int8_ffn_out = quantize == "int8" and not int8_all and not int8_weight_only
     with console.status("exporting...") as status:
         manifest = export_bundle(
             list(runs) or None,

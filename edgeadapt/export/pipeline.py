@@ -75,11 +75,12 @@ PROMPT_ROOM = 16
 """Positions kept free for soft prompts by default (a window of max_length plus a prompt must fit)."""
 
 KEEP_FFN_DOWN_FLOAT = True
-"""int8 keeps the FFN down-projection (input: GELU output, heavy-tailed) in float by default. Measured on
+"""Dynamic int8 leaves the FFN down-projection (input: GELU output, heavy-tailed) out. Measured on
 multilingual-e5-small, last hidden states vs fp32: token cosine mean 0.9987 / min 0.993 (141 MB) against
-0.9908 / 0.94 when it is quantised too (120 MB). ``int8_ffn_out=True`` stores its weights as 8-bit integers
-blockwise instead (onnxruntime ``MatMulNBits``, one scale per 256 weights and per 256 activations): the same size
-as dynamic int8 without one scale for a whole heavy-tailed activation tensor (see ``weight_only_int8``)."""
+0.9908 / 0.94 when it is quantised too (120 MB). ``int8_ffn_out`` (the default int8 scheme) stores its weights as
+8-bit integers blockwise instead (onnxruntime ``MatMulNBits``, one scale per 256 weights and per 256 activations):
+the same size as dynamic int8 without one scale for a whole heavy-tailed activation tensor (see
+``weight_only_int8``); ``int8_ffn_out=False`` keeps it float."""
 
 
 @dataclass(frozen=True)
@@ -403,7 +404,7 @@ def export_bundle(
     data_dir: Path | None = None,
     adapter_dtype: str = "fp32",
     per_channel: bool = True,
-    int8_ffn_out: bool = False,
+    int8_ffn_out: bool | None = None,
     optimize: bool = False,
     int8_all: bool = False,
     int8_weight_only: bool = False,
@@ -413,7 +414,8 @@ def export_bundle(
     ``trim_vocab`` (implied by ``vocab_corpus`` / ``vocab_size``) keeps only the word-embedding rows the bundle's
     languages use: see :mod:`edgeadapt.export.trim`. ``adapter_dtype`` (fp32 | fp16 | int8) is how adapter
     files store their tensors (the graph upcasts them; :mod:`edgeadapt.export.slots`); ``per_channel``,
-    ``int8_ffn_out`` and ``int8_all`` (every MatMul dynamic int8, as optimum does) tune int8 weights,
+    ``int8_ffn_out`` (None: on for the default int8 scheme) and ``int8_all`` (every MatMul dynamic int8, as optimum
+    does) tune int8 weights,
     ``int8_weight_only`` stores every weight in 8 bits but computes in float (no integer kernels); ``optimize``
     saves onnxruntime's graph optimisations into the graph.
     """
@@ -425,6 +427,8 @@ def export_bundle(
         raise EdgeAdaptError(f"--adapter-dtype must be one of {', '.join(ADAPTER_DTYPES)}, not {adapter_dtype!r}")
     if adapter_dtype != "fp32" and mode != "externalize":
         raise EdgeAdaptError("--adapter-dtype applies to adapter files: use it with --mode externalize")
+    if int8_ffn_out is None:
+        int8_ffn_out = quantize == "int8" and not int8_all and not int8_weight_only
     if int8_all and int8_ffn_out:
         raise EdgeAdaptError("--int8-all quantises the FFN output projection dynamically: drop --int8-ffn-out")
     if int8_weight_only and (int8_all or int8_ffn_out or quantize != "int8"):
