@@ -130,8 +130,6 @@ def export(
     trim_vocab = trim_vocab or web
     if int8_weight_only is None:  # the page must answer as `ask` does: float arithmetic, the same in WASM and natively
         int8_weight_only = web and quantize == "int8" and not int8_all and not int8_ffn_out
-    if int8_ffn_out is None:  # the default int8 scheme (the site's --int8-weight-only has its own 8-bit weights)
-        int8_ffn_out = quantize == "int8" and not int8_all and not int8_weight_only
     with console.status("exporting...") as status:
         manifest = export_bundle(
             list(runs) or None,

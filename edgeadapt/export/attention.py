@@ -21,6 +21,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from edgeadapt.export.node_index import NodeIndex
+
 logger = logging.getLogger(__name__)
 
 MS_DOMAIN = "com.microsoft"
@@ -40,31 +42,8 @@ class AttentionCore:
     output: str
 
 
-class _Graph:
-    """Producer / consumer / initializer lookups over one ONNX graph."""
-
-    def __init__(self, graph: onnx.GraphProto):
-        self.producer = {output: node for node in graph.node for output in node.output}
-        self.consumers: dict[str, list[onnx.NodeProto]] = {}
-        for node in graph.node:
-            for name in node.input:
-                self.consumers.setdefault(name, []).append(node)
-        self.initializers = {tensor.name: tensor for tensor in graph.initializer}
-
-    def made_by(self, name: str, op_type: str) -> onnx.NodeProto | None:
-        node = self.producer.get(name)
-        return node if node is not None and node.op_type == op_type else None
-
-    def only_consumer(self, name: str, op_type: str) -> onnx.NodeProto | None:
-        found = self.consumers.get(name, [])
-        return found[0] if len(found) == 1 and found[0].op_type == op_type else None
-
-    def scalar(self, name: str) -> float | None:
-        tensor = self.initializers.get(name)
-        if tensor is None:
-            return None
-        array = numpy_helper.to_array(tensor)
-        return float(array.reshape(-1)[0]) if array.size == 1 else None
+class _Graph(NodeIndex):
+    """:class:`NodeIndex` plus the walk through head-layout nodes."""
 
     def through_layout(self, name: str) -> str:
         """Walk up through Reshape and Transpose nodes (their data input) to the tensor they rearrange."""
@@ -96,12 +75,12 @@ def match_core(graph: _Graph, softmax: onnx.NodeProto) -> AttentionCore | None:
     add = graph.made_by(softmax.input[0], "Add")
     if add is None:
         return None
-    scores = next((graph.made_by(name, "MatMul") for name in add.input if graph.made_by(name, "MatMul")), None)
+    scores = next(filter(None, (graph.made_by(name, "MatMul") for name in add.input)), None)
     if scores is None:
         return None
     bias = add.input[1] if add.input[0] == scores.output[0] else add.input[0]
     query, key = _scaled_side(graph, scores.input[0]), _scaled_side(graph, scores.input[1])
-    if query is None or key is None or graph.made_by(scores.input[0], "Mul") is None:
+    if query is None or key is None:
         return None
     weighted = graph.only_consumer(softmax.output[0], "MatMul")
     if weighted is None or weighted.input[0] != softmax.output[0]:
@@ -186,8 +165,7 @@ def fuse_attention(proto: onnx.ModelProto, num_heads: int) -> int:
             then_branch=_branch(flash, f"{name}_then"),
             else_branch=_branch(masked, f"{name}_else"),
         )
-        position = next(i for i, existing in enumerate(proto.graph.node) if core.output in existing.output)
-        proto.graph.node[position].CopyFrom(node)  # the context's Reshape becomes the fused attention
+        graph.producer[core.output].CopyFrom(node)  # the context's Reshape becomes the fused attention
         fused += 1
     if fused:
         first_reader = min(i for i, node in enumerate(proto.graph.node) if node.op_type == "If")
@@ -199,11 +177,8 @@ def fuse_attention(proto: onnx.ModelProto, num_heads: int) -> int:
         if not any(entry.domain == MS_DOMAIN for entry in proto.opset_import):
             proto.opset_import.append(helper.make_opsetid(MS_DOMAIN, 1))
         used = {name for node in proto.graph.node for name in _read_names(node)}
-        kept = [tensor for tensor in proto.graph.initializer if tensor.name in used or _is_graph_input(proto, tensor)]
+        used |= {value.name for value in proto.graph.input}  # slot defaults stay, read or not
+        kept = [tensor for tensor in proto.graph.initializer if tensor.name in used]
         del proto.graph.initializer[:]
         proto.graph.initializer.extend(kept)
     return fused
-
-
-def _is_graph_input(proto: onnx.ModelProto, tensor: onnx.TensorProto) -> bool:
-    return any(value.name == tensor.name for value in proto.graph.input)

@@ -21,6 +21,7 @@ from onnx import numpy_helper
 from torch import nn
 
 from edgeadapt.export.attention import fuse_attention
+from edgeadapt.export.node_index import NodeIndex
 from edgeadapt.training.model import PromptPlacement, masked_mean, prepend_prompt
 
 PROMPT_INPUT = "soft_prompt"
@@ -219,43 +220,26 @@ def export_graph(
     onnx.save_model(proto, str(path), save_as_external_data=False)
 
 
-def _scalar(proto: onnx.ModelProto, name: str) -> float | None:
-    """The value of a one-element initializer, None when ``name`` is not one."""
-    for tensor in proto.graph.initializer:
-        if tensor.name == name:
-            array = numpy_helper.to_array(tensor)
-            return float(array.reshape(-1)[0]) if array.size == 1 else None
-    return None
-
-
 def gelu_in_fusable_order(proto: onnx.ModelProto) -> int:
     """Reorder each exact GELU ``x * (0.5 * (1 + erf(x / sqrt 2)))``, as ``torch.onnx`` writes it, into
     ``(x * (1 + erf(x / sqrt 2))) * 0.5``, the order onnxruntime's GeluFusion recognises: the five nodes then run as
     one ``Gelu`` kernel (measured: about 6 ms of a 145 ms window at 1 thread on multilingual-e5-small). The same
     products in another order, so the values agree to float rounding. Returns the GELUs reordered."""
-    producer = {output: node for node in proto.graph.node for output in node.output}
-    consumers: dict[str, list] = {}
-    for node in proto.graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
-
-    def only_consumer(name: str, op_type: str):
-        found = consumers.get(name, [])
-        return found[0] if len(found) == 1 and found[0].op_type == op_type else None
+    index = NodeIndex(proto.graph)
 
     def other(node, name: str) -> str:
         return node.input[1] if node.input[0] == name else node.input[0]
 
     reordered = 0
     for erf in [node for node in proto.graph.node if node.op_type == "Erf"]:
-        divide = producer.get(erf.input[0])
-        add = only_consumer(erf.output[0], "Add")
-        half = only_consumer(add.output[0], "Mul") if add is not None else None
-        outer = only_consumer(half.output[0], "Mul") if half is not None else None
-        if divide is None or divide.op_type != "Div" or outer is None:
+        divide = index.made_by(erf.input[0], "Div")
+        add = index.only_consumer(erf.output[0], "Add")
+        half = index.only_consumer(add.output[0], "Mul") if add is not None else None
+        outer = index.only_consumer(half.output[0], "Mul") if half is not None else None
+        if divide is None or outer is None:
             continue
         x, half_name = divide.input[0], other(half, add.output[0])
-        if _scalar(proto, other(add, erf.output[0])) != 1.0 or _scalar(proto, half_name) != 0.5:
+        if index.scalar(other(add, erf.output[0])) != 1.0 or index.scalar(half_name) != 0.5:
             continue
         if other(outer, half.output[0]) != x:
             continue
