@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgeadapt.data import readers
-from edgeadapt.data.languages import normalize_lang
+from edgeadapt.data.languages import find_language
 from edgeadapt.data.specs import DATASETS, FLORES_SOURCE, SAMPLES_DATA, DatasetInfo, language_regex, resolve_data_dir
 from edgeadapt.errors import EdgeAdaptError
 
@@ -37,10 +37,8 @@ class CatalogEntry:
     @property
     def language(self) -> str:
         """The language's English name (the dataset's code when edgeadapt does not know it)."""
-        try:
-            return normalize_lang(self.lang).name
-        except EdgeAdaptError:
-            return self.lang
+        language = find_language(self.lang)
+        return language.name if language else self.lang
 
 
 def count_examples(info: DatasetInfo, path: Path, lang: str) -> int:

@@ -139,6 +139,21 @@ def normalize_lang(code: str) -> Language:
     raise EdgeAdaptError(f"unknown language {code!r}: {hint}")
 
 
+def find_language(code: str) -> Language | None:
+    """The :class:`Language` :func:`normalize_lang` finds for ``code``, or None where it knows none (a dataset's
+    own naming, a bare file)."""
+    try:
+        return normalize_lang(code)
+    except EdgeAdaptError:
+        return None
+
+
+def code_or_itself(code: str) -> str:
+    """The ISO code of ``code`` where edgeadapt knows the language (``yor`` -> ``yo``), else ``code`` unchanged."""
+    language = find_language(code)
+    return language.code if language else str(code)
+
+
 def is_language_code(token: str) -> bool:
     """Whether ``token`` is exactly a code or name :func:`normalize_lang` knows (no guessing)."""
     return token.strip().lower() in _BY_KEY

@@ -42,7 +42,7 @@ from pathlib import Path
 from edgeadapt import paths
 from edgeadapt.data import readers
 from edgeadapt.data.examples import ParallelPair, QAExample, SentencePairExample
-from edgeadapt.data.languages import Language, is_language_code, normalize_lang
+from edgeadapt.data.languages import find_language, is_language_code, normalize_lang
 from edgeadapt.data.sources import UPSTREAMS
 from edgeadapt.errors import EdgeAdaptError
 
@@ -333,19 +333,13 @@ def _path_spec(name: str, rest: str) -> DatasetSpec:
 def dataset_lang(info: DatasetInfo, code: str, data_dir: str | os.PathLike | None = None) -> str:
     """``code`` in dataset ``info``'s naming; raw codes already present in the data are kept as they are."""
     if info.fixed_lang is not None:
-        try:
-            same = normalize_lang(code).iso1 == info.fixed_lang
-        except EdgeAdaptError:
-            same = False
-        if not same:
+        language = find_language(code)
+        if language is None or language.iso1 != info.fixed_lang:
             raise EdgeAdaptError(f"{info.name} has no language {code!r}; it is {info.fixed_lang} only")
         return info.fixed_lang
     if code in available_languages(info.name, data_dir):
         return code
-    try:
-        language: Language = normalize_lang(code)
-    except EdgeAdaptError:
-        language = None
+    language = find_language(code)
     mapped = getattr(language, info.naming) if language else None
     if mapped is None:
         choices = ", ".join(available_languages(info.name, data_dir)) or "none in the data directory"

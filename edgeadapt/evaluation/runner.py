@@ -113,25 +113,19 @@ def runs_to_evaluate(run_dirs: list[Path], zero_shot: bool = False) -> list[RunT
 
 def question_language(examples: list[QAExample]) -> str:
     """The ISO code of the questions' language (``yor`` -> ``yo``, ``swahili`` -> ``sw``)."""
-    from edgeadapt.data.languages import normalize_lang
+    from edgeadapt.data.languages import code_or_itself
 
-    try:
-        return normalize_lang(str(examples[0].lang)).code
-    except EdgeAdaptError:
-        return str(examples[0].lang)
+    return code_or_itself(str(examples[0].lang))
 
 
 def answer_language(examples: list[QAExample]) -> str:
     """ISO code of the gold answers' language: the passage's (AfriQA: its pivot, English), else the question's."""
-    from edgeadapt.data.languages import normalize_lang
+    from edgeadapt.data.languages import code_or_itself
 
     first = examples[0]
     match = _AFRIQA_FILE.search(Path(str(first.meta.get("source", ""))).name)
     lang = first.meta.get("context_lang") or (match.group("pivot") if match else first.lang)
-    try:
-        return normalize_lang(str(lang)).code
-    except EdgeAdaptError:
-        return str(lang)
+    return code_or_itself(str(lang))
 
 
 def load_datasets(

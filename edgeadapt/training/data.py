@@ -74,16 +74,12 @@ def task_specs(config: TrainConfig, data_dir: str | None) -> list[str]:
 def spec_language(spec: str, data_dir: str | None) -> str | None:
     """The ISO code of the language ``spec`` reads (``afriqa:yor:train`` -> ``yo``); None where the spec names no
     language edgeadapt knows (a bare file, a dataset's own naming)."""
-    from edgeadapt.data.languages import normalize_lang
+    from edgeadapt.data.languages import find_language
     from edgeadapt.data.specs import parse_spec
 
     parsed = parse_spec(spec, data_dir)
-    if not parsed.lang:
-        return None
-    try:
-        return normalize_lang(parsed.lang).code
-    except EdgeAdaptError:
-        return None
+    language = find_language(parsed.lang) if parsed.lang else None
+    return language.code if language else None
 
 
 def parallel_specs(config: TrainConfig, data_dir: str | None) -> list[str]:
