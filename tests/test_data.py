@@ -10,7 +10,7 @@ import pytest
 from edgeadapt.cli.app import main
 from edgeadapt.data import specs
 from edgeadapt.data.examples import QAExample
-from edgeadapt.data.languages import normalize_lang
+from edgeadapt.data.languages import code_or_itself, find_language, normalize_lang
 from edgeadapt.data.specs import (
     default_parallel_data,
     default_task_data,
@@ -285,6 +285,12 @@ def test_unknown_language_suggests_close_codes() -> None:
         normalize_lang("yorr")
     with pytest.raises(EdgeAdaptError, match="unknown language 'qqq'"):
         normalize_lang("qqq")
+
+
+def test_find_language_keeps_codes_it_does_not_know() -> None:
+    assert find_language("yor").code == "yo" and find_language("Swahili").code == "sw"
+    assert find_language("zh-Hant").code == "zh" and find_language("qqq") is None
+    assert code_or_itself("yor") == "yo" and code_or_itself("custom_set") == "custom_set"
 
 
 # ----------------------------------------------------------------------------- clear errors
