@@ -64,11 +64,14 @@ def test_train_yo_runs_the_source_stage_first(
     rows = [json.loads(line) for line in (target / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [0, 1, 2] and {"task", "align", "l2", "total"} <= set(rows[0])
     assert load_run_model(target).prompt_len == 4
-    # a second language reuses the source run
+    # a second language reuses the source run; repeated --lora-targets add up (one flag used to keep only the last)
     code, err = _run([*argv[:2], "sw", *argv[3:], *SMALL, "--train-data", "afriqa:yo:train",
-                      "--parallel-data", "flores200:yo:dev", "--run-name", "sw-test"], capsys)  # fmt: skip
+                      "--parallel-data", "flores200:yo:dev", "--run-name", "sw-test",
+                      "--lora-targets", "query", "--lora-targets", "key,value"], capsys)  # fmt: skip
     assert code == 0, err
-    assert "source stage first" not in err and (work / "runs" / "sw-test" / "run.json").exists()
+    assert "source stage first" not in err
+    second = json.loads((work / "runs" / "sw-test" / "run.json").read_text())
+    assert second["adapter"]["targets"] == ["query", "key", "value"]
 
 
 def test_train_bottleneck_adapter_through_the_cli(

@@ -132,10 +132,11 @@ def train(
         help="Batch windows of similar length together (less padding).",
     ),
     lora_rank: int = typer.Option(_D.lora_rank, "--lora-rank", help="LoRA rank r (alpha = 2r)."),
-    lora_targets: str | None = typer.Option(
-        None,
+    lora_targets: list[str] = typer.Option(
+        [],
         "--lora-targets",
-        help="Comma-separated module names to adapt (default: query,key,value,dense for en; query,value otherwise).",
+        help="Module names to adapt, comma-separated or repeated (default: query,key,value,dense for en;"
+        " query,value otherwise).",
     ),
     bottleneck_size: int = typer.Option(
         _D.bottleneck_size, "--bottleneck-size", help="--adapter bottleneck: bottleneck width r (W_down [r, in])."
@@ -143,10 +144,10 @@ def train(
     bottleneck_scale: float = typer.Option(
         _D.bottleneck_scale, "--bottleneck-scale", help="--adapter bottleneck: scale s of the adapter's output."
     ),
-    bottleneck_targets: str | None = typer.Option(
-        None,
+    bottleneck_targets: list[str] = typer.Option(
+        [],
         "--bottleneck-targets",
-        help="--adapter bottleneck: comma-separated module name suffixes, '*' = one name part"
+        help="--adapter bottleneck: module name suffixes, comma-separated or repeated, '*' = one name part"
         " (default: layer.*.output.dense, the FFN output of every layer).",
     ),
     align_weight: float = typer.Option(_D.align_weight, "--align-weight", help="lambda of the alignment loss."),
@@ -253,9 +254,11 @@ def train(
 train.__doc__ = HELP
 
 
-def _names(text: str | None) -> list[str] | None:
-    """A comma-separated list of module names, or None when not given."""
-    return [t.strip() for t in text.split(",") if t.strip()] if text else None
+def _names(values: list[str]) -> list[str] | None:
+    """Module names given as repeated options and/or comma-separated (``--lora-targets query,key --lora-targets
+    dense``), in order without repeats; None when none are given."""
+    names = [name.strip() for value in values for name in value.split(",") if name.strip()]
+    return list(dict.fromkeys(names)) or None
 
 
 def _summary(results) -> None:
