@@ -1,8 +1,9 @@
 """Run directories with random adapter weights on a real backbone, for the edge benchmark before training ends.
 
 Latency, switch time, disk and memory depend on shapes, not on trained values: these runs have the shapes the
-trainer produces by default (source: task LoRA r=8 on query,key,value,dense + span head; each language: LoRA
-r=8 on query,value + a 16-vector soft prompt) and small random values. Accuracy figures need trained runs.
+trainer's language stage produces by default (each language: LoRA r=8 on its default targets, the attention
+output and both FFN projections, + a 16-vector soft prompt; the source: a task LoRA r=8 on query,key,value,dense
+merged into the backbone, + span head) and small random values. Accuracy figures need trained runs.
 
     python benchmarks/random_runs.py --out /tmp/random-runs --lang yo --lang sw
     edgeadapt bench edge --runs /tmp/random-runs/yo --runs /tmp/random-runs/sw --repeats 30
@@ -16,6 +17,7 @@ from pathlib import Path
 import torch
 
 from edgeadapt.backbones.resolve import resolve_backbone, weights_fingerprint
+from edgeadapt.training.config import TARGET_LORA_TARGETS
 from edgeadapt.training.model import PromptedQAModel
 from edgeadapt.training.runs import LANG_ADAPTER, TASK_ADAPTER, load_encoder, write_run
 
@@ -50,11 +52,11 @@ def make_runs(backbone: str, out: Path, langs: list[str], rank: int, prompt_len:
         table = merged.get_input_embeddings().weight.detach()
         rows = torch.randint(5, table.shape[0], (prompt_len,), generator=torch.Generator().manual_seed(index))
         model = PromptedQAModel(
-            _random_lora(merged, LANG_ADAPTER, ["query", "value"], rank, index, 0.02),
+            _random_lora(merged, LANG_ADAPTER, list(TARGET_LORA_TARGETS), rank, index, 0.02),
             prompt_len=prompt_len,
             prompt_init=table[rows].clone(),
         )
-        adapter = {"kind": "lora", "rank": rank, "alpha": 2 * rank, "targets": ["query", "value"]}
+        adapter = {"kind": "lora", "rank": rank, "alpha": 2 * rank, "targets": list(TARGET_LORA_TARGETS)}
         info = {
             "stage": "target",
             "lang": lang,

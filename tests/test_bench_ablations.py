@@ -29,21 +29,21 @@ def test_variants_with_the_same_settings_share_one_run() -> None:
 
 
 def test_a_run_with_the_default_budget_counts_as_its_step_count(tmp_path: Path) -> None:
-    assert TrainConfig(stage="target").canonical().max_steps == 140
+    assert TrainConfig(stage="target").canonical().max_steps == 240
     assert TrainConfig(stage="source", lang="en").canonical().max_steps == 220
     assert TrainConfig(epochs=2.0).canonical().max_steps is None
     recorded = TrainConfig(lang="yo", backbone="b")  # trained as plain `edgeadapt train --lang yo`
     info = {"stage": "target", "lang": "yo", "backbone": {"path": "b"}, "config": recorded.to_json()}
     (tmp_path / "run.json").write_text(json.dumps(info))
-    assert finished_with(tmp_path, TrainConfig(lang="yo", backbone="b", max_steps=140))
+    assert finished_with(tmp_path, TrainConfig(lang="yo", backbone="b", max_steps=240))
     assert not finished_with(tmp_path, TrainConfig(lang="yo", backbone="b", max_steps=24))
     legacy = {**info, "config": {k: v for k, v in info["config"].items() if k != "prompt_positions"}}
     (tmp_path / "run.json").write_text(json.dumps(legacy))  # recorded before prompt positions existed: shifted
-    assert not finished_with(tmp_path, TrainConfig(lang="yo", backbone="b", max_steps=140))
-    assert finished_with(tmp_path, TrainConfig(lang="yo", backbone="b", max_steps=140, prompt_positions="shift"))
+    assert not finished_with(tmp_path, TrainConfig(lang="yo", backbone="b", max_steps=240))
+    assert finished_with(tmp_path, TrainConfig(lang="yo", backbone="b", max_steps=240, prompt_positions="shift"))
     no_prompt = {**info, "config": {**legacy["config"], "prompt_len": 0}}
     (tmp_path / "run.json").write_text(json.dumps(no_prompt))  # without a prompt its positions do not matter
-    assert finished_with(tmp_path, TrainConfig(lang="yo", backbone="b", max_steps=140, prompt_len=0))
+    assert finished_with(tmp_path, TrainConfig(lang="yo", backbone="b", max_steps=240, prompt_len=0))
 
 
 def test_bench_ablations_trains_scores_and_plots(tiny_backbone: Path, tmp_path: Path, capsys) -> None:

@@ -20,7 +20,7 @@ from edgeadapt.errors import EdgeAdaptError
 from edgeadapt.runtime.spans import best_span
 from edgeadapt.training.batches import BatchPlan, EncodedPairs, StageData, align_batch, draw, encode_pairs, task_batch
 from edgeadapt.training.bottleneck import bottleneck_layers, remove_bottlenecks
-from edgeadapt.training.config import TrainConfig
+from edgeadapt.training.config import PAPER_ALIGN_WEIGHT, PAPER_SYNTHETIC_RATIO, TrainConfig
 from edgeadapt.training.data import prepare_data
 from edgeadapt.training.features import featurize
 from edgeadapt.training.lexicon import induce_lexicon
@@ -29,7 +29,7 @@ from edgeadapt.training.model import PromptedQAModel, position_offset
 from edgeadapt.training.models import build_target_model
 from edgeadapt.training.objective import StageObjective
 from edgeadapt.training.runs import load_encoder, load_run_model, write_run
-from edgeadapt.training.stages import load_tokenizer, total_steps, train
+from edgeadapt.training.stages import load_tokenizer, total_steps, train, with_data_mix
 from edgeadapt.training.synthetic import CodeSwitchGenerator
 
 SMALL = {"batch_size": 4, "max_length": 64, "doc_stride": 16, "prompt_len": 4, "save_every": 0}
@@ -158,7 +158,10 @@ def test_draws_are_deterministic_and_cover_the_pool() -> None:
 
 def _target_setup(tiny_backbone: Path, tiny_data: Path, tmp_path: Path, **overrides):
     source = make_source_run(tiny_backbone, tmp_path / "runs" / "en")
-    config = TrainConfig(lang="yo", stage="target", backbone=str(tiny_backbone), seed=5, **{**SMALL, **overrides})
+    method = {"synthetic_ratio": PAPER_SYNTHETIC_RATIO, "align_weight": PAPER_ALIGN_WEIGHT}  # every part of the loss
+    config = TrainConfig(
+        lang="yo", stage="target", backbone=str(tiny_backbone), seed=5, **{**SMALL, **method, **overrides}
+    )
     tokenizer = load_tokenizer(str(tiny_backbone))
     prepared = prepare_data(config, tokenizer, str(tiny_data))
     model = build_target_model(str(tiny_backbone), source, config, tokenizer)
@@ -244,7 +247,31 @@ def test_language_without_qa_data_trains_on_synthetic_data_only(tiny_backbone: P
     assert all(w.example_id.endswith("#cs-ha") for w in prepared.data.synthetic)
     assert BatchPlan.make(4, 0.4, 0, len(prepared.data.synthetic), 2) == BatchPlan(0, 4, 2)
     assert total_steps(replace(config, epochs=2.0), 0, 10) == 5
-    assert total_steps(replace(config, epochs=1.0), 10, 10) == 5  # 10 real windows, 2 real + 2 synthetic rows a batch
+    mixed = replace(config, epochs=1.0, synthetic_ratio=0.4)
+    assert total_steps(mixed, 10, 10) == 5  # 10 real windows, 2 real + 2 synthetic rows a batch
+
+
+def test_default_mix_follows_the_languages_own_qa_data(tiny_backbone: Path, tiny_data: Path, tmp_path: Path) -> None:
+    """Unset --synthetic-ratio / --align-weight: a language with QA data of its own trains on it alone (no
+    synthetic windows, no alignment pairs); one without trains on synthetic data with the alignment loss, as the
+    paper does; explicit values always win; the source stage uses neither."""
+    tokenizer = load_tokenizer(str(tiny_backbone))
+    flores = tiny_data / "flores200" / "dev" / "yor_Latn.dev"
+    own = with_data_mix(TrainConfig(lang="yo", stage="target", **SMALL), str(tiny_data))
+    assert (own.synthetic_ratio, own.align_weight) == (0.0, 0.0)
+    prepared = prepare_data(TrainConfig(lang="yo", stage="target", **SMALL), tokenizer, str(tiny_data))
+    assert prepared.data.real and not prepared.data.synthetic and prepared.data.pairs is None
+    none = TrainConfig(lang="ha", stage="target", parallel_data=[f"flores200:{flores}"], **SMALL)
+    resolved = with_data_mix(none, str(tiny_data))
+    assert (resolved.synthetic_ratio, resolved.align_weight) == (PAPER_SYNTHETIC_RATIO, PAPER_ALIGN_WEIGHT)
+    prepared = prepare_data(none, tokenizer, str(tiny_data))
+    assert not prepared.data.real and prepared.data.synthetic and prepared.data.pairs is not None
+    chosen = with_data_mix(TrainConfig(lang="yo", stage="target", synthetic_ratio=0.2, **SMALL), str(tiny_data))
+    assert (chosen.synthetic_ratio, chosen.align_weight) == (0.2, 0.0)
+    source = with_data_mix(TrainConfig(lang="en", stage="source", **SMALL), str(tiny_data))
+    assert (source.synthetic_ratio, source.align_weight) == (0.0, 0.0)
+    pawsx = TrainConfig(lang="yo", stage="target", task="pawsx").with_data_mix(True)
+    assert (pawsx.synthetic_ratio, pawsx.align_weight) == (PAPER_SYNTHETIC_RATIO, PAPER_ALIGN_WEIGHT)
 
 
 def test_freeze_choices(tiny_backbone: Path, tiny_data: Path, tmp_path: Path) -> None:

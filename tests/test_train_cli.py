@@ -42,8 +42,9 @@ def test_train_yo_runs_the_source_stage_first(
     source, target = work / "runs" / "en", work / "runs" / "yo"
     for name in ("run.json", "metrics.jsonl", "curves.png", "qa_head.safetensors", "task_encoder.safetensors"):
         assert (source / name).exists(), name  # the default source stage fine-tunes the transformer layers
-    for name in ("run.json", "metrics.jsonl", "curves.png", "soft_prompt.safetensors", "lang_adapter", "lexicon.json"):
+    for name in ("run.json", "metrics.jsonl", "curves.png", "soft_prompt.safetensors", "lang_adapter"):
         assert (target / name).exists(), name
+    assert not (target / "lexicon.json").exists()  # yo has QA data of its own: no synthetic data by default
     allowed = {".json", ".jsonl", ".safetensors", ".png"}
     assert all(p.suffix in allowed for p in work.rglob("*") if p.is_file())  # no pickle anywhere
     info = json.loads((target / "run.json").read_text())
@@ -56,22 +57,25 @@ def test_train_yo_runs_the_source_stage_first(
     shutil.copytree(work, moved)  # the source run is found relative to the run: a workspace can move
     assert source_run_dir(moved / "runs" / "yo", info) == (moved / "runs" / "en").resolve()
     load_run_model(moved / "runs" / "yo")
-    assert info["config"]["align_weight"] == 0.5 and info["config"]["seed"] == 13
+    assert info["config"]["align_weight"] == 0.0 and info["config"]["synthetic_ratio"] == 0.0
+    assert info["config"]["seed"] == 13 and info["adapter"]["targets"] == ["intermediate.dense", "output.dense"]
     assert len(info["backbone"]["fingerprint"]) == 64
     assert all(len(d["sha256"]) == 64 for d in info["data"]["train"] + info["data"]["parallel"])
     assert any(len(d.get("english_sha256", "")) == 64 for d in info["data"]["parallel"])
     assert {"torch", "peft", "transformers"} <= set(info["versions"])
     rows = [json.loads(line) for line in (target / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in rows] == [0, 1, 2] and {"task", "align", "l2", "total"} <= set(rows[0])
+    assert [r["step"] for r in rows] == [0, 1, 2] and {"task", "l2", "total"} <= set(rows[0])  # no "align" by default
     assert load_run_model(target).prompt_len == 4
-    # a second language reuses the source run; repeated --lora-targets add up (one flag used to keep only the last)
+    # a second language reuses the source run; repeated --lora-targets add up (one flag used to keep only the last);
+    # the paper's synthetic data and alignment loss on request
     code, err = _run([*argv[:2], "sw", *argv[3:], *SMALL, "--train-data", "afriqa:yo:train",
-                      "--parallel-data", "flores200:yo:dev", "--run-name", "sw-test",
-                      "--lora-targets", "query", "--lora-targets", "key,value"], capsys)  # fmt: skip
+                      "--parallel-data", "flores200:yo:dev", "--run-name", "sw-test", "--synthetic-ratio", "0.4",
+                      "--align-weight", "0.5", "--lora-targets", "query", "--lora-targets", "key,value"],
+                     capsys)  # fmt: skip
     assert code == 0, err
-    assert "source stage first" not in err
+    assert "source stage first" not in err and (work / "runs" / "sw-test" / "lexicon.json").exists()
     second = json.loads((work / "runs" / "sw-test" / "run.json").read_text())
-    assert second["adapter"]["targets"] == ["query", "key", "value"]
+    assert second["adapter"]["targets"] == ["query", "key", "value"] and second["config"]["align_weight"] == 0.5
 
 
 def test_train_bottleneck_adapter_through_the_cli(

@@ -68,10 +68,18 @@ class AblationSettings:
 
 
 def base_config(settings: AblationSettings, backbone: str):
-    """The full method's settings for this sweep (the training defaults, with the sweep's budget and sizes)."""
-    from edgeadapt.training.config import TrainConfig
+    """The full method's settings for this sweep (the training defaults with the paper's synthetic share and
+    alignment weight, the sweep's budget and sizes)."""
+    from edgeadapt.training.config import PAPER_ALIGN_WEIGHT, PAPER_SYNTHETIC_RATIO, TrainConfig
 
-    config = TrainConfig(lang=settings.lang, stage="target", backbone=backbone, max_steps=settings.max_steps)
+    config = TrainConfig(
+        lang=settings.lang,
+        stage="target",
+        backbone=backbone,
+        max_steps=settings.max_steps,
+        synthetic_ratio=PAPER_SYNTHETIC_RATIO,  # the paper's method: each ablation takes one part away
+        align_weight=PAPER_ALIGN_WEIGHT,
+    )
     sizes = {"batch_size": settings.batch_size, "max_length": settings.max_length, "doc_stride": settings.doc_stride}
     return replace(config, **{key: value for key, value in sizes.items() if value is not None})
 

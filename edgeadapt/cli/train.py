@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from edgeadapt.cli.common import DataDirOption, WorkdirOption, console
-from edgeadapt.training.config import TrainConfig
+from edgeadapt.training.config import DEFAULT_TARGET_STEPS, TrainConfig
 
 _D = TrainConfig()
 
@@ -20,9 +20,11 @@ HELP = (
     " LoRA (--adapter lora). Any other language trains its target stage into <workdir>/runs/<lang>: a soft prompt"
     " and a language LoRA over the backbone with the source stage's weights in; the span head of the source run"
     " stays frozen (one head is shared by every language of an export). A target run with no source run trains the"
-    " source stage first. Loss: L_task + lambda L_align + beta ||theta - theta_0||^2.\n\n"
+    " source stage first. Loss: L_task + lambda L_align + beta ||theta - theta_0||^2. A language with QA training"
+    " data of its own trains on it alone by default; one without trains on synthetic (code-switched) QA data with"
+    " the alignment loss (--synthetic-ratio, --align-weight set either way).\n\n"
     "With no flags: the source stage for 25 minutes (--time-budget; scored on TyDi QA English dev as it goes, the"
-    f" best weights kept), then Yoruba ({_D.batch_size} x {_D.max_length} tokens, 140 steps): about 40 minutes on 2"
+    f" best weights kept), then Yoruba ({_D.batch_size} x {_D.max_length} tokens, {DEFAULT_TARGET_STEPS} steps): about 40 minutes on 2"
     " CPU cores.\n\n"
     "--task pawsx trains sentence-pair paraphrase classification (PAWS-X TSV) the same way, into"
     " <workdir>/runs/pawsx/<lang>: a pair head on the mean of the last hidden states, 128-token pairs. --lang en"
@@ -136,7 +138,7 @@ def train(
         [],
         "--lora-targets",
         help="Module names to adapt, comma-separated or repeated (default: query,key,value,dense for en;"
-        " query,value otherwise).",
+        " intermediate.dense,output.dense otherwise: the attention output and both FFN projections).",
     ),
     bottleneck_size: int = typer.Option(
         _D.bottleneck_size, "--bottleneck-size", help="--adapter bottleneck: bottleneck width r (W_down [r, in])."
@@ -150,10 +152,18 @@ def train(
         help="--adapter bottleneck: module name suffixes, comma-separated or repeated, '*' = one name part"
         " (default: layer.*.output.dense, the FFN output of every layer).",
     ),
-    align_weight: float = typer.Option(_D.align_weight, "--align-weight", help="lambda of the alignment loss."),
+    align_weight: float | None = typer.Option(
+        None,
+        "--align-weight",
+        help="lambda of the alignment loss (default: 0 for a language with QA training data of its own, 0.5 for one"
+        " without; BENCHMARKS.md 3c).",
+    ),
     l2_weight: float = typer.Option(_D.l2_weight, "--l2-weight", help="beta of the L2 anchor ||theta - theta_0||^2."),
-    synthetic_ratio: float = typer.Option(
-        _D.synthetic_ratio, "--synthetic-ratio", help="Share of synthetic examples in each target batch."
+    synthetic_ratio: float | None = typer.Option(
+        None,
+        "--synthetic-ratio",
+        help="Share of synthetic (code-switched) examples in each target batch (default: 0 for a language with QA"
+        " training data of its own, which then trains on it alone; a language without trains on synthetic data).",
     ),
     synthetic_generator: str = typer.Option(
         _D.synthetic_generator, "--synthetic-generator", help="Synthetic data generator (registered name)."

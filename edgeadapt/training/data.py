@@ -93,6 +93,7 @@ def prepare_data(config: TrainConfig, tokenizer, data_dir: str | None) -> Prepar
     backend = tokenizer.backend_tokenizer
     window_args = {"max_length": config.max_length, "stride": config.doc_stride}
     specs = task_specs(config, data_dir)
+    config = config.with_data_mix(bool(specs))  # unset synthetic share / alignment weight: by the data found
     where = data_dir or "the data directory"
     if config.stage == "source" and not specs and config.leave_out:
         raise EdgeAdaptError(

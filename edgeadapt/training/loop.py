@@ -208,6 +208,7 @@ def run_loop(
 
     accelerator = accelerator or make_accelerator()
     console = console or Console(stderr=True)
+    config = config.with_data_mix(bool(data.real))
     rank, world = accelerator.process_index, accelerator.num_processes
     if config.batch_size < world:
         raise EdgeAdaptError(f"--batch-size {config.batch_size} is smaller than the {world} processes: raise it")

@@ -102,6 +102,7 @@ def prepare_pair_data(config, tokenizer, data_dir: str | None, *, source_specs: 
 
     backend = tokenizer.backend_tokenizer
     specs = list(config.train_data) or default_pair_data(config.stage, config.lang, data_dir)
+    config = config.with_data_mix(bool(specs))
     where = data_dir or "the data directory"
     if not specs and config.stage == "source":
         raise EdgeAdaptError(

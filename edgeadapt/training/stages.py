@@ -25,7 +25,7 @@ from edgeadapt.training.batches import BatchPlan
 from edgeadapt.training.budget import BUDGET_FILE, format_duration, read_budget_plan, short_budget_hint
 from edgeadapt.training.checkpoint import read_checkpoint, remove_checkpoint
 from edgeadapt.training.config import SOURCE_LANG, TrainConfig
-from edgeadapt.training.data import prepare_data
+from edgeadapt.training.data import prepare_data, task_specs
 from edgeadapt.training.loop import make_accelerator, precision_dtype, run_loop
 from edgeadapt.training.models import build_source_model, build_target_model, trainable_count
 from edgeadapt.training.objective import StageObjective
@@ -163,6 +163,7 @@ def run_stage(
     identity = _backbone_identity(config.backbone)
     if config.stage == "target":
         check_source_run(source_dir, identity, config.task)
+    config = with_data_mix(config, data_dir)
     config = _fitted_on_resume(config.with_default_budget(), run_dir, resume)
     resume = _check_resume(config, run_dir, resume, console if main else None)
     tokenizer = load_tokenizer(config.backbone)
@@ -384,6 +385,15 @@ def _adapter_info(config: TrainConfig, adapter_name: str) -> dict[str, Any]:
     return info
 
 
+def with_data_mix(config: TrainConfig, data_dir: str | None) -> TrainConfig:
+    """``config`` with its synthetic share and alignment weight settled by whether the language has QA training
+    data of its own (:meth:`TrainConfig.with_data_mix`)."""
+    if config.synthetic_ratio is not None and config.align_weight is not None:
+        return config
+    has_task_data = config.task == QA and config.stage == "target" and bool(task_specs(config, data_dir))
+    return config.with_data_mix(has_task_data)
+
+
 def stage_config(config: TrainConfig, lang: str) -> TrainConfig:
     """``config`` for language ``lang`` (normalised code), with the right stage."""
     return replace(config, lang=lang, stage="source" if lang == SOURCE_LANG else "target")
@@ -479,8 +489,11 @@ def _validate(config: TrainConfig) -> None:
         (config.lora_rank > 0, "--lora-rank must be at least 1"),
         (config.bottleneck_size > 0, "--bottleneck-size must be at least 1"),
         (config.bottleneck_scale > 0, "--bottleneck-scale must be above 0"),
-        (0 <= config.synthetic_ratio < 1, "--synthetic-ratio must be in [0, 1)"),
-        (config.align_weight >= 0 and config.l2_weight >= 0, "--align-weight and --l2-weight must be 0 or more"),
+        (config.synthetic_ratio is None or 0 <= config.synthetic_ratio < 1, "--synthetic-ratio must be in [0, 1)"),
+        (
+            (config.align_weight is None or config.align_weight >= 0) and config.l2_weight >= 0,
+            "--align-weight and --l2-weight must be 0 or more",
+        ),
         (config.batch_size > 0, "--batch-size must be at least 1"),
         (config.max_steps is None or config.max_steps > 0, "--max-steps must be at least 1"),
         (config.epochs is None or config.epochs > 0, "--epochs must be above 0"),
