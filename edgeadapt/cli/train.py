@@ -24,7 +24,7 @@ HELP = (
     " data of its own trains on it alone by default; one without trains on synthetic (code-switched) QA data with"
     " the alignment loss (--synthetic-ratio, --align-weight set either way).\n\n"
     "With no flags: the source stage for 25 minutes (--time-budget; scored on TyDi QA English dev as it goes, the"
-    f" best weights kept), then Yoruba ({_D.batch_size} x {_D.max_length} tokens, {DEFAULT_TARGET_STEPS} steps): about 40 minutes on 2"
+    f" best weights kept), then Yoruba ({_D.batch_size} x {_D.max_length} tokens, {DEFAULT_TARGET_STEPS} steps): about 35 minutes on 2"
     " CPU cores.\n\n"
     "--task pawsx trains sentence-pair paraphrase classification (PAWS-X TSV) the same way, into"
     " <workdir>/runs/pawsx/<lang>: a pair head on the mean of the last hidden states, 128-token pairs. --lang en"
