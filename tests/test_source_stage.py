@@ -127,6 +127,26 @@ def test_full_source_stage_trains_the_layers_keeps_the_embeddings_and_reloads(
                        saved["encoder.layer.1.output.dense.weight"])  # fmt: skip
 
 
+def test_freeze_layers_keeps_the_lowest_layers_as_pulled_and_trains_the_rest(
+    tiny_backbone: Path, mixed_data: Path, tmp_path: Path
+) -> None:
+    start = load_encoder(str(tiny_backbone)).state_dict()
+    config = _config(tiny_backbone, max_steps=3, frozen_layers=1)
+    run = train(config, workdir=str(tmp_path), data_dir=str(mixed_data))[-1].run_dir
+    saved = load_file(str(run / TASK_ENCODER_FILE))
+    lowest = [name for name in saved if name.startswith("encoder.layer.0.")]
+    assert lowest and all(torch.equal(saved[name], start[name]) for name in lowest)
+    assert all(not torch.equal(saved[name], start[name]) for name in saved
+               if name.startswith("encoder.layer.1.") and name.endswith("dense.weight"))  # fmt: skip
+    assert read_run(run)["config"]["frozen_layers"] == 1
+    layers = load_encoder(str(tiny_backbone)).config.num_hidden_layers
+    for bad, message in (({"frozen_layers": layers}, "leaves nothing to train"),
+                         ({"frozen_layers": 1, "source_adapter": "lora"}, "applies to full fine-tuning"),
+                         ({"frozen_layers": -1}, "0 or more")):  # fmt: skip
+        with pytest.raises(EdgeAdaptError, match=message):
+            train(_config(tiny_backbone, max_steps=1, **bad), workdir=str(tmp_path / "bad"), data_dir=str(mixed_data))
+
+
 def test_a_budget_too_short_for_this_cpu_is_named_with_the_budget_that_fits() -> None:
     """The plan of a 20-minute source stage on a 2-core CPU at 7 s a step (measured): 134 steps, a weak model."""
     plan = BudgetPlan(1200.0, steps=134, seconds_per_step=7.05, evaluations=9, seconds_per_evaluation=23.9)

@@ -171,6 +171,12 @@ def train(
     freeze: list[str] = typer.Option(
         [], "--freeze", help="Keep 'prompt' or 'adapter' frozen (repeatable); the span head is always frozen here."
     ),
+    frozen_layers: int = typer.Option(
+        _D.frozen_layers,
+        "--freeze-layers",
+        help="Full fine-tuning (the source stage): keep the N transformer layers nearest the embeddings as pulled;"
+        " no gradient flows through them, so a step is faster.",
+    ),
     max_steps: int | None = typer.Option(
         None, "--max-steps", help="Steps per stage (default: the source stage's --time-budget, 140 for a language)."
     ),
@@ -237,6 +243,7 @@ def train(
         synthetic_ratio=synthetic_ratio,
         synthetic_generator=synthetic_generator,
         freeze=list(freeze),
+        frozen_layers=frozen_layers,
         max_steps=max_steps,
         epochs=epochs,
         max_train_examples=max_examples,

@@ -87,6 +87,7 @@ class TrainConfig:
     synthetic_ratio: float | None = None  # None: see with_data_mix
     synthetic_generator: str = "code-switch"
     freeze: list[str] = field(default_factory=list)
+    frozen_layers: int = 0  # full fine-tuning (the source stage's default): the lowest N layers stay as pulled
     max_steps: int | None = None
     epochs: float | None = None
     lr: float | None = None

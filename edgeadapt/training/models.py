@@ -27,9 +27,11 @@ def add_adapter(encoder: torch.nn.Module, config: TrainConfig, name: str) -> tor
     if config.adapter_kind not in ("lora", "bottleneck", "full"):
         raise EdgeAdaptError(f"unknown --adapter {config.adapter!r}: choose lora, bottleneck or full")
     if config.adapter_kind == "full":
+        frozen = lowest_layers(encoder, config.frozen_layers)
         for param_name, param in encoder.named_parameters():
             # the source stage keeps the vocabulary table (trimming reads it) and the unused pooler as pulled
-            param.requires_grad_(config.stage != "source" or not is_frozen_in_task_stage(param_name))
+            pulled = config.stage == "source" and is_frozen_in_task_stage(param_name)
+            param.requires_grad_(not pulled and not param_name.startswith(frozen))
         return encoder
     if config.adapter_kind == "bottleneck":
         for param in encoder.parameters():
@@ -55,6 +57,27 @@ def add_adapter(encoder: torch.nn.Module, config: TrainConfig, name: str) -> tor
             f"--lora-targets {','.join(config.targets)} match no layer of this backbone; its linear layers: "
             f"{', '.join(names)}"
         ) from exc
+
+
+def lowest_layers(encoder: torch.nn.Module, count: int) -> tuple[str, ...]:
+    """Parameter-name prefixes of the ``count`` transformer layers nearest the embeddings (``--freeze-layers``):
+    the encoder's ``ModuleList`` of ``config.num_hidden_layers`` blocks, whatever the architecture calls it."""
+    if count == 0:
+        return ()
+    layers = getattr(encoder.config, "num_hidden_layers", None)
+    stack = next(
+        (
+            name
+            for name, module in encoder.named_modules()
+            if isinstance(module, torch.nn.ModuleList) and len(module) == layers
+        ),
+        None,
+    )
+    if stack is None:
+        raise EdgeAdaptError("--freeze-layers: cannot find this backbone's stack of transformer layers; drop the flag")
+    if count >= layers:
+        raise EdgeAdaptError(f"--freeze-layers {count} leaves nothing to train: the backbone has {layers} layers")
+    return tuple(f"{stack}.{index}." for index in range(count))
 
 
 def prompt_init(encoder: torch.nn.Module, tokenizer, config: TrainConfig) -> torch.Tensor:

@@ -500,6 +500,12 @@ def _validate(config: TrainConfig) -> None:
         (config.lr is None or config.lr > 0, "--lr must be above 0"),
         (all(f in FREEZE_CHOICES for f in config.freeze), f"--freeze takes {' or '.join(FREEZE_CHOICES)}"),
         (config.task == QA or not config.leave_out, "--leave-out shapes the QA source stage's data: drop it"),
+        (config.frozen_layers >= 0, "--freeze-layers must be 0 or more"),
+        (
+            config.frozen_layers == 0 or config.adapter_kind == "full",
+            "--freeze-layers applies to full fine-tuning (the source stage's --source-adapter full, or --adapter"
+            " full): drop it",
+        ),
     ]
     for ok, message in checks:
         if not ok:
