@@ -115,6 +115,7 @@ def test_full_source_stage_trains_the_layers_keeps_the_embeddings_and_reloads(
     run = train(config, workdir=str(tmp_path), data_dir=str(mixed_data))[-1].run_dir
     info = read_run(run)
     assert info["adapter"]["kind"] == "full" and info["adapter"]["file"] == TASK_ENCODER_FILE
+    assert info["config"]["frozen_layers"] == 0  # the default, settled for this 2-layer backbone: a third of 2 is 0
     assert {d["spec"] for d in info["data"]["train"]} == set(source_task_data(str(mixed_data)))
     saved = load_file(str(run / TASK_ENCODER_FILE))
     start = load_encoder(str(tiny_backbone)).state_dict()
@@ -125,6 +126,17 @@ def test_full_source_stage_trains_the_layers_keeps_the_embeddings_and_reloads(
                        start["embeddings.word_embeddings.weight"])  # fmt: skip
     assert torch.equal(model.encoder.state_dict()["encoder.layer.1.output.dense.weight"],
                        saved["encoder.layer.1.output.dense.weight"])  # fmt: skip
+
+
+def test_the_source_stage_freezes_the_lowest_third_of_the_layers_by_default() -> None:
+    source = TrainConfig(lang="en", stage="source")
+    assert (
+        source.frozen_layer_count(12) == 4 and source.frozen_layer_count(24) == 8 and source.frozen_layer_count(2) == 0
+    )
+    assert replace(source, frozen_layers=0).frozen_layer_count(12) == 0
+    assert replace(source, source_adapter="lora").frozen_layer_count(12) == 0  # a task LoRA: nothing to freeze
+    assert TrainConfig(lang="yo", adapter="full").frozen_layer_count(12) == 0  # the full fine-tuning baseline
+    assert TrainConfig(lang="yo").frozen_layer_count(12) == 0
 
 
 def test_freeze_layers_keeps_the_lowest_layers_as_pulled_and_trains_the_rest(

@@ -23,12 +23,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SpeedVariant:
-    """One recipe: the source adapter, the compute precision and whether batches are grouped by length."""
+    """One recipe: the source adapter, the compute precision, whether batches are grouped by length and how many of
+    the lowest layers full fine-tuning keeps frozen (``--freeze-layers``)."""
 
     name: str
     source_adapter: str
     precision: str
     length_grouping: bool
+    frozen_layers: int | None = 0  # None: the default (TrainConfig.frozen_layer_count)
 
 
 VARIANTS = {
@@ -37,7 +39,9 @@ VARIANTS = {
     "full_fp32": SpeedVariant("full_fp32", "full", "fp32", False),
     "full_fp32_grouped": SpeedVariant("full_fp32_grouped", "full", "fp32", True),
     "full_bf16": SpeedVariant("full_bf16", "full", "bf16", False),
-    "after": SpeedVariant("after", "full", "auto", True),  # today's default
+    "full_all_layers": SpeedVariant("full_all_layers", "full", "auto", True),  # the default until 7 December
+    "full_frozen6": SpeedVariant("full_frozen6", "full", "auto", True, 6),
+    "after": SpeedVariant("after", "full", "auto", True, None),  # today's default: the lowest third frozen
 }
 
 
@@ -48,6 +52,7 @@ class SpeedResult:
     precision: str
     compute_dtype: str
     length_grouping: bool
+    frozen_layers: int
     steps: int
     windows: int
     seconds: float
@@ -80,6 +85,7 @@ def measure_variant(
         source_adapter=variant.source_adapter,
         precision=variant.precision,
         length_grouping=variant.length_grouping,
+        frozen_layers=variant.frozen_layers,
     )
     data = data_for(variant.length_grouping)
     model = build_source_model(config.backbone, config)
@@ -109,6 +115,7 @@ def measure_variant(
         precision=variant.precision,
         compute_dtype="bfloat16" if dtype is not None else "float32",
         length_grouping=variant.length_grouping,
+        frozen_layers=config.frozen_layer_count(model.encoder.config.num_hidden_layers),
         steps=steps,
         windows=windows,
         seconds=round(seconds, 3),

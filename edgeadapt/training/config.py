@@ -57,6 +57,10 @@ FULL_FINETUNE_LR = 5e-5
 # source stage with --adapter full: the transformer layers learn QA (embeddings frozen); a 384-wide encoder takes
 # a higher rate than BERT-base
 SOURCE_FULL_LR = 8e-5
+# the fully fine-tuned source stage keeps the lowest third of the transformer layers as pulled (4 of e5-small's 12):
+# no gradient flows through them, a step takes 0.6x the time, and at the same time budget the model scores higher
+# (BENCHMARKS.md section 2); a model of fewer than 3 layers trains them all
+SOURCE_FROZEN_SHARE = 3
 
 
 @dataclass
@@ -87,7 +91,7 @@ class TrainConfig:
     synthetic_ratio: float | None = None  # None: see with_data_mix
     synthetic_generator: str = "code-switch"
     freeze: list[str] = field(default_factory=list)
-    frozen_layers: int = 0  # full fine-tuning (the source stage's default): the lowest N layers stay as pulled
+    frozen_layers: int | None = None  # full fine-tuning: the lowest N layers stay as pulled (see frozen_layer_count)
     max_steps: int | None = None
     epochs: float | None = None
     lr: float | None = None
@@ -156,6 +160,13 @@ class TrainConfig:
         if self.adapter_kind == "full":
             return SOURCE_FULL_LR if self.stage == "source" else FULL_FINETUNE_LR
         return SOURCE_LR if self.stage == "source" else TARGET_LR
+
+    def frozen_layer_count(self, layers: int) -> int:
+        """``frozen_layers``, else the default for a backbone of ``layers`` transformer layers: the lowest third
+        when the source stage fine-tunes the layers, none otherwise."""
+        if self.frozen_layers is not None:
+            return self.frozen_layers
+        return layers // SOURCE_FROZEN_SHARE if self.stage == "source" and self.adapter_kind == "full" else 0
 
     @property
     def default_steps(self) -> int:

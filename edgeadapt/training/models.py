@@ -27,7 +27,7 @@ def add_adapter(encoder: torch.nn.Module, config: TrainConfig, name: str) -> tor
     if config.adapter_kind not in ("lora", "bottleneck", "full"):
         raise EdgeAdaptError(f"unknown --adapter {config.adapter!r}: choose lora, bottleneck or full")
     if config.adapter_kind == "full":
-        frozen = lowest_layers(encoder, config.frozen_layers)
+        frozen = lowest_layers(encoder, config)
         for param_name, param in encoder.named_parameters():
             # the source stage keeps the vocabulary table (trimming reads it) and the unused pooler as pulled
             pulled = config.stage == "source" and is_frozen_in_task_stage(param_name)
@@ -59,12 +59,14 @@ def add_adapter(encoder: torch.nn.Module, config: TrainConfig, name: str) -> tor
         ) from exc
 
 
-def lowest_layers(encoder: torch.nn.Module, count: int) -> tuple[str, ...]:
-    """Parameter-name prefixes of the ``count`` transformer layers nearest the embeddings (``--freeze-layers``):
-    the encoder's ``ModuleList`` of ``config.num_hidden_layers`` blocks, whatever the architecture calls it."""
+def lowest_layers(encoder: torch.nn.Module, config: TrainConfig) -> tuple[str, ...]:
+    """Parameter-name prefixes of the transformer layers nearest the embeddings that full fine-tuning keeps as
+    pulled (``--freeze-layers``, :meth:`TrainConfig.frozen_layer_count`): blocks of the encoder's ``ModuleList``
+    of ``config.num_hidden_layers``, whatever the architecture calls it."""
+    layers = getattr(encoder.config, "num_hidden_layers", None)
+    count = config.frozen_layer_count(layers or 0)
     if count == 0:
         return ()
-    layers = getattr(encoder.config, "num_hidden_layers", None)
     stack = next(
         (
             name

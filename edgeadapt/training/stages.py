@@ -163,7 +163,7 @@ def run_stage(
     identity = _backbone_identity(config.backbone)
     if config.stage == "target":
         check_source_run(source_dir, identity, config.task)
-    config = with_data_mix(config, data_dir)
+    config = with_frozen_layers(with_data_mix(config, data_dir))
     config = _fitted_on_resume(config.with_default_budget(), run_dir, resume)
     resume = _check_resume(config, run_dir, resume, console if main else None)
     tokenizer = load_tokenizer(config.backbone)
@@ -394,6 +394,17 @@ def with_data_mix(config: TrainConfig, data_dir: str | None) -> TrainConfig:
     return config.with_data_mix(has_task_data)
 
 
+def with_frozen_layers(config: TrainConfig) -> TrainConfig:
+    """``config`` with the number of layers full fine-tuning keeps frozen settled for its backbone (so run.json
+    records the number)."""
+    if config.frozen_layers is not None or config.adapter_kind != "full":
+        return config
+    from transformers import AutoConfig
+
+    layers = getattr(AutoConfig.from_pretrained(config.backbone), "num_hidden_layers", None) or 0
+    return replace(config, frozen_layers=config.frozen_layer_count(layers))
+
+
 def stage_config(config: TrainConfig, lang: str) -> TrainConfig:
     """``config`` for language ``lang`` (normalised code), with the right stage."""
     return replace(config, lang=lang, stage="source" if lang == SOURCE_LANG else "target")
@@ -500,9 +511,9 @@ def _validate(config: TrainConfig) -> None:
         (config.lr is None or config.lr > 0, "--lr must be above 0"),
         (all(f in FREEZE_CHOICES for f in config.freeze), f"--freeze takes {' or '.join(FREEZE_CHOICES)}"),
         (config.task == QA or not config.leave_out, "--leave-out shapes the QA source stage's data: drop it"),
-        (config.frozen_layers >= 0, "--freeze-layers must be 0 or more"),
+        (config.frozen_layers is None or config.frozen_layers >= 0, "--freeze-layers must be 0 or more"),
         (
-            config.frozen_layers == 0 or config.adapter_kind == "full",
+            not config.frozen_layers or config.adapter_kind == "full",
             "--freeze-layers applies to full fine-tuning (the source stage's --source-adapter full, or --adapter"
             " full): drop it",
         ),
