@@ -20,7 +20,7 @@ from edgeadapt.training.config import TrainConfig
 from edgeadapt.training.loop import TrainingInterrupted, eval_steps
 from edgeadapt.training.periodic_eval import EVALS_FILE
 from edgeadapt.training.runs import TASK_ENCODER_FILE, load_encoder, load_run_model, read_run
-from edgeadapt.training.stages import train
+from edgeadapt.training.stages import source_config_for, train
 
 SMALL = {"batch_size": 4, "max_length": 64, "doc_stride": 16, "lr": 1e-3, "save_every": 2}
 
@@ -137,6 +137,7 @@ def test_the_source_stage_freezes_the_lowest_third_of_the_layers_by_default() ->
     assert replace(source, source_adapter="lora").frozen_layer_count(12) == 0  # a task LoRA: nothing to freeze
     assert TrainConfig(lang="yo", adapter="full").frozen_layer_count(12) == 0  # the full fine-tuning baseline
     assert TrainConfig(lang="yo").frozen_layer_count(12) == 0
+    assert source_config_for(TrainConfig(lang="yo", frozen_layers=6)).frozen_layer_count(12) == 6  # passed on
 
 
 def test_freeze_layers_keeps_the_lowest_layers_as_pulled_and_trains_the_rest(

@@ -98,7 +98,7 @@ def train(
         help="Language adapter: lora (peft LoRA on --lora-targets, the default) or bottleneck (parallel bottleneck"
         " adapters, ReLU, on --bottleneck-targets); or full: fine-tune every encoder weight (the full fine-tuning"
         " baseline, lr 5e-5, saved whole as safetensors; evaluable, not exportable). With --lang en: how the source"
-        " stage learns the task, full (transformer layers, embeddings frozen; the default) or lora.",
+        " stage learns the task, full (the transformer layers above the lowest third; the default) or lora.",
     ),
     source_adapter: str = typer.Option(
         _D.source_adapter,

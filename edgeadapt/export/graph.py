@@ -217,7 +217,27 @@ def export_graph(
     gelu_in_fusable_order(proto)
     if fuse_attention_cores:
         fuse_attention(proto, int(config.num_attention_heads))
+    strip_node_metadata(proto.graph)
     onnx.save_model(proto, str(path), save_as_external_data=False)
+
+
+def strip_node_metadata(graph: onnx.GraphProto) -> int:
+    """Drop the exporter's metadata (Python stack traces with this machine's paths, module hierarchies, FX node
+    text: 0.9 of the 1.3 MB of a backbone graph) from the nodes, values and graph, and the nodes' doc strings, in
+    this graph and its subgraphs; onnxruntime never reads them. Returns the number of entries removed."""
+    removed = len(graph.metadata_props)
+    del graph.metadata_props[:]
+    for value in (*graph.input, *graph.output, *graph.value_info, *graph.initializer):
+        removed += len(value.metadata_props)
+        del value.metadata_props[:]
+    for node in graph.node:
+        removed += len(node.metadata_props) + bool(node.doc_string)
+        del node.metadata_props[:]
+        node.doc_string = ""
+        for attribute in node.attribute:
+            if attribute.type == onnx.AttributeProto.GRAPH:
+                removed += strip_node_metadata(attribute.g)
+    return removed
 
 
 def gelu_in_fusable_order(proto: onnx.ModelProto) -> int:

@@ -64,6 +64,7 @@ SHARED_WITH_SOURCE = (
     "seed",
     "save_every",
     "source_adapter",
+    "frozen_layers",
     "precision",
     "length_grouping",
     "time_budget",
@@ -512,10 +513,9 @@ def _validate(config: TrainConfig) -> None:
         (all(f in FREEZE_CHOICES for f in config.freeze), f"--freeze takes {' or '.join(FREEZE_CHOICES)}"),
         (config.task == QA or not config.leave_out, "--leave-out shapes the QA source stage's data: drop it"),
         (config.frozen_layers is None or config.frozen_layers >= 0, "--freeze-layers must be 0 or more"),
-        (
-            not config.frozen_layers or config.adapter_kind == "full",
-            "--freeze-layers applies to full fine-tuning (the source stage's --source-adapter full, or --adapter"
-            " full): drop it",
+        (  # a language stage passes it on to the source stage it trains first
+            not config.frozen_layers or config.adapter_kind == "full" or config.stage == "target",
+            "--freeze-layers applies to full fine-tuning of the layers: drop it or use --source-adapter full",
         ),
     ]
     for ok, message in checks:
