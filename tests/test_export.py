@@ -121,6 +121,7 @@ def test_int8_graph_quantises_backbone_but_not_adapter_slots(int8_bundle, fp32_b
     op_types = {node.op_type for node in graph.graph.node}
     assert "MatMulInteger" in op_types and _op_count(int8_bundle / "backbone.onnx", "MultiHeadAttention") == 4
     check_slots_float(graph, set(manifest.slots))
+
     def graph_bytes(bundle: Path) -> int:  # the graph and its weights file
         return sum(path.stat().st_size for path in bundle.glob("backbone.onnx*"))
 
