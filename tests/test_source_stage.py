@@ -138,6 +138,8 @@ def test_the_source_stage_freezes_the_lowest_third_of_the_layers_by_default() ->
     assert TrainConfig(lang="yo", adapter="full").frozen_layer_count(12) == 0  # the full fine-tuning baseline
     assert TrainConfig(lang="yo").frozen_layer_count(12) == 0
     assert source_config_for(TrainConfig(lang="yo", frozen_layers=6)).frozen_layer_count(12) == 6  # passed on
+    recorded_before = {k: v for k, v in source.to_json().items() if k != "frozen_layers"}
+    assert TrainConfig.from_json(recorded_before).frozen_layer_count(12) == 0  # an older run trained every layer
 
 
 def test_freeze_layers_keeps_the_lowest_layers_as_pulled_and_trains_the_rest(
