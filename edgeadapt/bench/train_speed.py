@@ -79,13 +79,16 @@ def measure_variant(
     from edgeadapt.training.loop import forward_backward, precision_dtype
     from edgeadapt.training.models import build_source_model, trainable_count
     from edgeadapt.training.objective import StageObjective
+    from edgeadapt.training.stages import with_frozen_layers
 
-    config = replace(
-        base,
-        source_adapter=variant.source_adapter,
-        precision=variant.precision,
-        length_grouping=variant.length_grouping,
-        frozen_layers=variant.frozen_layers,
+    config = with_frozen_layers(  # the default count settled as `edgeadapt train` settles it
+        replace(
+            base,
+            source_adapter=variant.source_adapter,
+            precision=variant.precision,
+            length_grouping=variant.length_grouping,
+            frozen_layers=variant.frozen_layers,
+        )
     )
     data = data_for(variant.length_grouping)
     model = build_source_model(config.backbone, config)
@@ -115,7 +118,7 @@ def measure_variant(
         precision=variant.precision,
         compute_dtype="bfloat16" if dtype is not None else "float32",
         length_grouping=variant.length_grouping,
-        frozen_layers=config.frozen_layer_count(model.encoder.config.num_hidden_layers),
+        frozen_layers=config.frozen_layers or 0,
         steps=steps,
         windows=windows,
         seconds=round(seconds, 3),
