@@ -180,7 +180,9 @@ def train(
         " 0 for --adapter full).",
     ),
     max_steps: int | None = typer.Option(
-        None, "--max-steps", help="Steps per stage (default: the source stage's --time-budget, 140 for a language)."
+        None,
+        "--max-steps",
+        help=f"Steps per stage (default: the source stage's --time-budget, {DEFAULT_TARGET_STEPS} for a language).",
     ),
     epochs: float | None = typer.Option(None, "--epochs", help="Passes over the task data (instead of --max-steps)."),
     max_examples: int | None = typer.Option(None, "--max-examples", help="Use a seeded sample of the QA examples."),
