@@ -8,9 +8,24 @@ import typer
 from rich.table import Table
 
 from edgeadapt.cli.common import DataDirOption, WorkdirOption, console
-from edgeadapt.training.config import DEFAULT_TARGET_STEPS, TrainConfig
+from edgeadapt.training.config import (
+    DEFAULT_SOURCE_BUDGET,
+    DEFAULT_TARGET_STEPS,
+    FULL_FINETUNE_LR,
+    QUICKSTART_MINUTES,
+    SOURCE_FULL_LR,
+    SOURCE_LR,
+    TARGET_LR,
+    TrainConfig,
+)
 
 _D = TrainConfig()
+
+
+def _rate(value: float) -> str:
+    """A learning rate as people write it: 3e-4."""
+    return f"{value:.0e}".replace("e-0", "e-")
+
 
 HELP = (
     "Adapt the backbone to a language: soft prompt + LoRA, alignment loss, L2 anchor, synthetic data.\n\n"
@@ -24,9 +39,9 @@ HELP = (
     " source stage first. Loss: L_task + lambda L_align + beta ||theta - theta_0||^2. A language with QA training"
     " data of its own trains on it alone by default; one without trains on synthetic (code-switched) QA data with"
     " the alignment loss (--synthetic-ratio, --align-weight set either way).\n\n"
-    "With no flags: the source stage for 25 minutes (--time-budget; scored on TyDi QA English dev as it goes, the"
-    f" best weights kept), then Yoruba ({_D.batch_size} x {_D.max_length} tokens, {DEFAULT_TARGET_STEPS} steps): about 31 minutes on 2"
-    " CPU cores.\n\n"
+    f"With no flags: the source stage for {DEFAULT_SOURCE_BUDGET / 60:.0f} minutes (--time-budget; scored on TyDi QA"
+    f" English dev as it goes, the best weights kept), then Yoruba ({_D.batch_size} x {_D.max_length} tokens,"
+    f" {DEFAULT_TARGET_STEPS} steps): about {QUICKSTART_MINUTES} minutes on 2 CPU cores.\n\n"
     "--task pawsx trains sentence-pair paraphrase classification (PAWS-X TSV) the same way, into"
     " <workdir>/runs/pawsx/<lang>: a pair head on the mean of the last hidden states, 128-token pairs. --lang en"
     " is then its task stage (on whatever pairs --train-data names: PAWS-X English train when you have it) and any"
@@ -110,7 +125,8 @@ def train(
         None,
         "--time-budget",
         help="Wall-clock budget per stage (45m, 3h, 1h30m): the step count is fitted to the measured step speed,"
-        " schedule included (default for the source stage: 25m; --max-steps / --epochs take precedence).",
+        f" schedule included (default for the source stage: {DEFAULT_SOURCE_BUDGET / 60:.0f}m; --max-steps / --epochs"
+        " take precedence).",
     ),
     eval_data: list[str] = typer.Option(
         [],
@@ -189,8 +205,9 @@ def train(
     lr: float | None = typer.Option(
         None,
         "--lr",
-        help="AdamW learning rate, linear warm-up and decay (default: 8e-5 source full, 3e-3 source LoRA,"
-        " 1e-3 language adapter, 5e-5 --adapter full).",
+        help=f"AdamW learning rate, linear warm-up and decay (default: {_rate(SOURCE_FULL_LR)} source full,"
+        f" {_rate(SOURCE_LR)} source LoRA, {_rate(TARGET_LR)} language adapter, {_rate(FULL_FINETUNE_LR)} --adapter"
+        " full).",
     ),
     batch_size: int = typer.Option(_D.batch_size, "--batch-size", help="Global batch size (split over processes)."),
     max_length: int | None = typer.Option(
