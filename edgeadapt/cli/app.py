@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 import typer
 
 from edgeadapt import __version__
 from edgeadapt.cli import ask, backbone, bench, classify, data, evaluate, export, train, web
 from edgeadapt.errors import EdgeAdaptError
+
+# peft warns on every import that its 1.0 will drop transformers < 5.6; edgeadapt pins transformers < 4.58 and
+# peft < 1.0 (pyproject.toml), so the warning names nothing a user can act on
+warnings.filterwarnings(
+    "ignore", message="Support for Transformers < 5.6 is deprecated in PEFT", category=FutureWarning
+)
 
 app = typer.Typer(
     name="edgeadapt",
