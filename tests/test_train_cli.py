@@ -140,6 +140,19 @@ def test_help_teaches_by_example(capsys: pytest.CaptureFixture[str]) -> None:
     assert "edgeadapt train --lang sw" in out and "--align-weight" in out and "accelerate launch" in out
 
 
+def test_help_states_the_defaults_the_code_uses(capsys: pytest.CaptureFixture[str]) -> None:
+    from edgeadapt.training.config import DEFAULT_SOURCE_BUDGET, DEFAULT_TARGET_STEPS, TrainConfig
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = " ".join(capsys.readouterr().out.replace("│", " ").split())  # rich wraps the help into boxed columns
+    minutes = round(DEFAULT_SOURCE_BUDGET / 60)
+    source = TrainConfig(lang="en", stage="source", adapter="full")
+    assert f"the source stage for {minutes} minutes" in out and f"default for the source stage: {minutes}m" in out
+    assert f"{DEFAULT_TARGET_STEPS} for a language" in out
+    assert f"{source.learning_rate:.0e}".replace("e-0", "e-") + " source full" in out
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
