@@ -59,7 +59,8 @@ TARGET_LR = 1e-3
 FULL_FINETUNE_LR = 5e-5
 # source stage with --adapter full: the transformer layers learn QA (embeddings frozen). Measured at the quickstart's
 # 373 steps (BENCHMARKS.md section 2, TyDi en / sw dev while training): 8e-5 54.1 / 60.5 F1, 1.6e-4 60.6 / 65.1,
-# 3e-4 62.7 / 67.1; a small, 384-wide encoder with 4 of 12 layers frozen takes a far higher rate than BERT-base
+# 3e-4 62.7 / 67.1, 5e-4 58.9 / 66.8; a small, 384-wide encoder with 4 of 12 layers frozen takes a far higher rate
+# than BERT-base
 SOURCE_FULL_LR = 3e-4
 # the fully fine-tuned source stage keeps the lowest third of the transformer layers as pulled (4 of e5-small's 12):
 # no gradient flows through them, a step takes about 3/4 of the time, and in the same time budget it scores higher
