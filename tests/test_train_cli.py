@@ -141,6 +141,7 @@ def test_help_teaches_by_example(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_help_states_the_defaults_the_code_uses(capsys: pytest.CaptureFixture[str]) -> None:
+    from edgeadapt.cli.train import _rate
     from edgeadapt.training.config import DEFAULT_SOURCE_BUDGET, DEFAULT_TARGET_STEPS, TrainConfig
 
     with pytest.raises(SystemExit):
@@ -150,7 +151,7 @@ def test_help_states_the_defaults_the_code_uses(capsys: pytest.CaptureFixture[st
     source = TrainConfig(lang="en", stage="source", adapter="full")
     assert f"the source stage for {minutes} minutes" in out and f"default for the source stage: {minutes}m" in out
     assert f"{DEFAULT_TARGET_STEPS} for a language" in out
-    assert f"{source.learning_rate:.0e}".replace("e-0", "e-") + " source full" in out
+    assert f"{_rate(source.learning_rate)} source full" in out
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,9 @@ def _rate(value: float) -> str:
     return f"{value:.0e}".replace("e-0", "e-")
 
 
+_SOURCE_MINUTES = round(DEFAULT_SOURCE_BUDGET / 60)
+
+
 HELP = (
     "Adapt the backbone to a language: soft prompt + LoRA, alignment loss, L2 anchor, synthetic data.\n\n"
     "--lang en trains the source (task) stage into <workdir>/runs/en: extractive QA on every QA training split in"
@@ -39,7 +42,7 @@ HELP = (
     " source stage first. Loss: L_task + lambda L_align + beta ||theta - theta_0||^2. A language with QA training"
     " data of its own trains on it alone by default; one without trains on synthetic (code-switched) QA data with"
     " the alignment loss (--synthetic-ratio, --align-weight set either way).\n\n"
-    f"With no flags: the source stage for {DEFAULT_SOURCE_BUDGET / 60:.0f} minutes (--time-budget; scored on TyDi QA"
+    f"With no flags: the source stage for {_SOURCE_MINUTES} minutes (--time-budget; scored on TyDi QA"
     f" English dev as it goes, the best weights kept), then Yoruba ({_D.batch_size} x {_D.max_length} tokens,"
     f" {DEFAULT_TARGET_STEPS} steps): about {QUICKSTART_MINUTES} minutes on 2 CPU cores.\n\n"
     "--task pawsx trains sentence-pair paraphrase classification (PAWS-X TSV) the same way, into"
@@ -113,8 +116,9 @@ def train(
         "--adapter",
         help="Language adapter: lora (peft LoRA on --lora-targets, the default) or bottleneck (parallel bottleneck"
         " adapters, ReLU, on --bottleneck-targets); or full: fine-tune every encoder weight (the full fine-tuning"
-        " baseline, lr 5e-5, saved whole as safetensors; evaluable, not exportable). With --lang en: how the source"
-        " stage learns the task, full (the transformer layers above the lowest third; the default) or lora.",
+        f" baseline, lr {_rate(FULL_FINETUNE_LR)}, saved whole as safetensors; evaluable, not exportable). With"
+        " --lang en: how the source stage learns the task, full (the transformer layers above the lowest third; the"
+        " default) or lora.",
     ),
     source_adapter: str = typer.Option(
         _D.source_adapter,
@@ -125,7 +129,7 @@ def train(
         None,
         "--time-budget",
         help="Wall-clock budget per stage (45m, 3h, 1h30m): the step count is fitted to the measured step speed,"
-        f" schedule included (default for the source stage: {DEFAULT_SOURCE_BUDGET / 60:.0f}m; --max-steps / --epochs"
+        f" schedule included (default for the source stage: {_SOURCE_MINUTES}m; --max-steps / --epochs"
         " take precedence).",
     ),
     eval_data: list[str] = typer.Option(
