@@ -4,6 +4,7 @@ time budgets, periodic evaluation with the best weights kept, and resume of all 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,7 +16,15 @@ from test_train_support import ENGLISH_QA, _squad, write_tiny_data
 from edgeadapt.data.readers import read_squad
 from edgeadapt.data.specs import source_task_data
 from edgeadapt.errors import EdgeAdaptError
-from edgeadapt.training.budget import BudgetPlan, fit_steps, format_duration, parse_duration, short_budget_hint
+from edgeadapt.training.budget import (
+    BUDGET_FILE,
+    BudgetPlan,
+    fit_steps,
+    format_duration,
+    parse_duration,
+    refit_steps,
+    short_budget_hint,
+)
 from edgeadapt.training.config import TrainConfig
 from edgeadapt.training.loop import TrainingInterrupted, eval_steps
 from edgeadapt.training.periodic_eval import EVALS_FILE
@@ -192,6 +201,52 @@ def test_time_budget_sizes_the_run_and_resume_keeps_its_schedule(
     assert info["steps"] == fitted[0] == info["config"]["max_steps"]  # the schedule fitted before the cut
     assert info["time_budget"]["budget_seconds"] == 8.0 and info["time_budget"]["steps"] == fitted[0]
     assert info["config"]["time_budget"] == 8.0
+
+
+def test_refit_spends_what_is_left_of_the_budget_at_the_measured_speed() -> None:
+    plan = BudgetPlan(1000.0, steps=400, seconds_per_step=2.5, evaluations=8, seconds_per_evaluation=10.0)
+    none = lambda total, done: 0  # noqa: E731
+    # 64 steps took 128 s at 2 s a step (the calibration said 2.5): 970 - 128 = 842 s left, 421 more steps
+    assert refit_steps(plan, 64, 128.0, 2.0, none) == 64 + 421
+    # four evaluations still to come take 40 s of what is left: 802 s, 401 steps
+    assert refit_steps(plan, 64, 128.0, 2.0, lambda total, done: 4) == 64 + 401
+    # slower than calibrated: fewer steps than planned, and never fewer than one more
+    assert refit_steps(plan, 64, 128.0, 4.0, none) == 64 + 210
+    assert refit_steps(plan, 64, 2000.0, 2.0, none) == 65
+    assert BudgetPlan(**{**plan.__dict__, "refit_steps": 485, "refit_seconds_per_step": 2.0}).final_steps == 485
+
+
+def test_a_budgeted_run_refits_its_steps_from_its_own_speed(
+    tiny_backbone: Path, mixed_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first steps run slower than the calibration measured (as a shape's first steps do): the refit trains
+    fewer steps than planned, the schedule decays to zero at the new end, and the evaluations follow it."""
+    from edgeadapt.training import budget
+
+    refit_after = 8  # the tiny model's steps take milliseconds: refit early (the real default is REFIT_AFTER)
+    monkeypatch.setattr(budget, "REFIT_AFTER", refit_after)
+    config = _config(tiny_backbone, time_budget=6.0, eval_data=["tydiqa:en:dev"], save_every=0)
+
+    def slow_start(step: int, losses: dict) -> None:
+        if step <= refit_after:
+            time.sleep(0.4)  # 3.2 s of the 6 gone before the refit, not counted in the steps' own times
+
+    run = train(config, workdir=str(tmp_path), data_dir=str(mixed_data), on_step=slow_start)[-1].run_dir
+    plan = json.loads((run / BUDGET_FILE).read_text())
+    info = read_run(run)
+    if plan["steps"] <= refit_after:  # a machine so loaded that the plan ends before the refit: nothing to refit
+        assert "refit_steps" not in plan and info["steps"] == plan["steps"]
+        return
+    assert refit_after < plan["refit_steps"] < plan["steps"], plan
+    assert info["steps"] == plan["refit_steps"] == info["config"]["max_steps"] == info["time_budget"]["refit_steps"]
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == plan["refit_steps"] and rows[-1]["lr"] < 0.2 * max(row["lr"] for row in rows)
+    warmup = max(1, int(plan["steps"] * config.warmup_ratio))  # the warm-up keeps the calibration's length
+    assert max(row["lr"] for row in rows) == pytest.approx(rows[warmup - 1]["lr"])
+    evaluated = [json.loads(line)["step"] for line in (run / EVALS_FILE).read_text().splitlines()]
+    before = sorted(step for step in eval_steps(plan["steps"], None) if step <= refit_after)
+    after = sorted(step for step in eval_steps(plan["refit_steps"], None) if step > refit_after)
+    assert evaluated == before + after
 
 
 def test_periodic_evaluation_keeps_the_best_weights_and_survives_a_resume(

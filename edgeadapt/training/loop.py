@@ -12,7 +12,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -61,6 +61,15 @@ def _mean_over_processes(accelerator, parts: dict[str, torch.Tensor]) -> dict[st
     if accelerator.num_processes > 1:
         stacked = accelerator.reduce(stacked, reduction="mean")
     return dict(zip(parts, stacked.tolist(), strict=True))
+
+
+def _same_on_every_process(accelerator, value: int) -> int:
+    """The main process's ``value`` on every process (each timed its own steps)."""
+    if accelerator.num_processes == 1:
+        return value
+    from accelerate.utils import broadcast
+
+    return int(broadcast(torch.tensor([value], device=accelerator.device)).item())
 
 
 def _anyone(accelerator, flag: bool) -> bool:
@@ -153,15 +162,22 @@ def make_accelerator():
     return Accelerator(cpu=not torch.cuda.is_available())
 
 
-def _lr_schedule(total: int, warmup_ratio: float) -> Callable[[int], float]:
-    warmup = max(1, int(total * warmup_ratio))
+@dataclass
+class LinearSchedule:
+    """The learning-rate factor: linear warm-up over ``warmup`` steps, then linear decay to zero at ``total``
+    (which a time budget's refit moves once, early in the run)."""
 
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return max(0.0, (total - step) / max(1, total - warmup))
+    total: int
+    warmup: int
 
-    return factor
+    @classmethod
+    def make(cls, total: int, warmup_ratio: float, warmup_steps: int | None = None) -> LinearSchedule:
+        return cls(total, max(1, int(total * warmup_ratio) if warmup_steps is None else warmup_steps))
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup:
+            return (step + 1) / self.warmup
+        return max(0.0, (self.total - step) / max(1, self.total - self.warmup))
 
 
 def _read_metrics(path: Path, upto: int) -> list[dict[str, float]]:
@@ -198,12 +214,19 @@ def run_loop(
     on_step: Callable[[int, dict[str, float]], None] | None = None,
     accelerator=None,
     evaluator=None,
+    warmup_steps: int | None = None,
+    refit: Callable[[int, float, float], int] | None = None,
 ) -> LoopResult:
     """Train ``objective`` for ``total_steps`` global steps (continuing from a checkpoint with ``resume``).
 
     With an ``evaluator`` (:class:`~edgeadapt.training.periodic_eval.PeriodicEvaluator`) the model is scored at
     :func:`eval_steps`, each row appended to ``evals.jsonl``, and the weights of the best row are the ones kept.
+    ``warmup_steps`` overrides ``config.warmup_ratio``'s share of ``total_steps``. A time-budgeted run passes
+    ``refit(steps done, seconds elapsed, seconds a step) -> total``: called once, after ``REFIT_AFTER`` steps of a
+    run that did not resume, with the mean time of the second half of those steps; the run then trains the
+    returned total (the schedule's decay and the evaluations move with it, the warm-up stays).
     """
+    from edgeadapt.training.budget import REFIT_AFTER
     from edgeadapt.training.periodic_eval import EVALS_FILE, best_row, read_evals
 
     accelerator = accelerator or make_accelerator()
@@ -216,7 +239,8 @@ def run_loop(
     if not trainable:
         raise EdgeAdaptError("nothing to train: --freeze leaves no trainable parameter")
     optimizer = torch.optim.AdamW(list(trainable.values()), lr=config.learning_rate, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_schedule(total_steps, config.warmup_ratio))
+    schedule = LinearSchedule.make(total_steps, config.warmup_ratio, warmup_steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     start = load_checkpoint(run_dir, rank, trainable, optimizer, scheduler) if resume else 0
     plan = BatchPlan.make(
         config.batch_size,
@@ -270,6 +294,7 @@ def run_loop(
     model.train()
     began = time.perf_counter()
     step = start
+    durations: list[float] = []  # this process's step times, for the budget's refit
     at_boundary = True
     shown_eval = ""
 
@@ -314,6 +339,17 @@ def run_loop(
                     log.flush()
                     history.append(row)
                 at_boundary = True
+                durations.append(row["seconds"])
+                if refit is not None and start == 0 and step == REFIT_AFTER < total_steps:
+                    timed = durations[REFIT_AFTER // 2 :]
+                    fitted = refit(step, time.perf_counter() - began, sum(timed) / len(timed))
+                    total_steps = _same_on_every_process(accelerator, max(step + 1, fitted))
+                    schedule.total = total_steps
+                    config = replace(config, max_steps=total_steps)  # what checkpoints record for --resume
+                    if evaluator is not None:
+                        at_eval = eval_steps(total_steps, config.eval_every)
+                    if progress is not None:
+                        progress.update(bar, total=total_steps)
                 if step in at_eval and accelerator.is_main_process:
                     shown_eval = evaluate()
                 if progress is not None:

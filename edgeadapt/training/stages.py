@@ -22,11 +22,18 @@ from edgeadapt.errors import EdgeAdaptError
 from edgeadapt.fileio import write_json_atomic
 from edgeadapt.tasks import QA, runs_subdir
 from edgeadapt.training.batches import BatchPlan
-from edgeadapt.training.budget import BUDGET_FILE, format_duration, read_budget_plan, short_budget_hint
+from edgeadapt.training.budget import (
+    BUDGET_FILE,
+    BudgetPlan,
+    format_duration,
+    read_budget_plan,
+    refit_steps,
+    short_budget_hint,
+)
 from edgeadapt.training.checkpoint import read_checkpoint, remove_checkpoint
 from edgeadapt.training.config import SOURCE_LANG, TrainConfig
 from edgeadapt.training.data import prepare_data, task_specs
-from edgeadapt.training.loop import make_accelerator, precision_dtype, run_loop
+from edgeadapt.training.loop import eval_steps, make_accelerator, precision_dtype, run_loop
 from edgeadapt.training.models import build_source_model, build_target_model, trainable_count
 from edgeadapt.training.objective import StageObjective
 from edgeadapt.training.pairs import prepare_pair_data
@@ -209,10 +216,19 @@ def run_stage(
     began = time.perf_counter()
     if main:
         mark_unfinished(run_dir)  # retraining in place: the old run.json must not vouch for the new files
+    refit = None  # a resumed run keeps the schedule it had
+    if budget is not None and not resume:
+        refit = _BudgetRefit(budget, config.eval_every, evaluator is not None, run_dir, console if main else None)
     result = run_loop(
         objective, prepared.data, config, run_dir, steps, resume=resume, console=console, on_step=on_step,
         accelerator=accelerator, evaluator=evaluator,
+        warmup_steps=None if budget is None else max(1, int(budget.steps * config.warmup_ratio)),
+        refit=refit,
     )  # fmt: skip
+    if refit is not None and refit.plan.refit_steps is not None:
+        budget = refit.plan
+        steps = budget.refit_steps
+        config = replace(config, max_steps=steps)
     if main:
         from edgeadapt.evaluation.predict import window_settings
 
@@ -244,6 +260,34 @@ def run_stage(
         trainable_count(model),
         main,
     )
+
+
+@dataclass
+class _BudgetRefit:
+    """The time-budgeted loop's refit (:func:`~edgeadapt.training.budget.refit_steps`): fits the steps again from
+    the run's own speed, records the new plan in the run directory and says what changed."""
+
+    plan: BudgetPlan
+    eval_every: int | None
+    evaluates: bool
+    run_dir: Path
+    console: Console | None  # None on processes other than the main one
+
+    def _evaluations_after(self, total: int, done: int) -> int:
+        if not self.evaluates:
+            return 0
+        return sum(1 for step in eval_steps(total, self.eval_every) if step > done)
+
+    def __call__(self, done: int, elapsed: float, seconds_per_step: float) -> int:
+        total = refit_steps(self.plan, done, elapsed, seconds_per_step, self._evaluations_after)
+        self.plan = replace(self.plan, refit_steps=total, refit_seconds_per_step=seconds_per_step)
+        if self.console is not None:
+            write_json_atomic(self.run_dir / BUDGET_FILE, self.plan.to_json())
+            self.console.print(
+                f"time budget refit after {done} steps: {seconds_per_step:.2f} s a step measured"
+                f" ({self.plan.seconds_per_step:.2f} calibrated), {total} steps in all"
+            )
+        return total
 
 
 def _fitted_on_resume(config: TrainConfig, run_dir: Path, resume: bool) -> TrainConfig:
