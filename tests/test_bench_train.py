@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from cli_runner import run_cli
@@ -61,3 +62,16 @@ def test_curve_plots_the_evaluation_rows_of_two_recipes(tiny_backbone: Path, tmp
     assert set(summary["runs"]) == {"full", "lora"} and summary["plot"] == "source_curve.png"
     code, err = run_cli(["bench", "curve", "--run", str(tmp_path / "nothing"), "--out", str(out)], capsys)
     assert code == 2 and "has no evals.jsonl" in err
+    # a run whose folder is gone, re-plotted from the curve JSON it went into, next to a run directory
+    earlier = tmp_path / "earlier.json"
+    earlier.write_text((out / "source_curve.json").read_text(), encoding="utf-8")
+    shutil.rmtree(runs["lora"])
+    again = tmp_path / "again"
+    code, err = run_cli(["bench", "curve", "--run", f"old_lora={earlier}#lora", "--run", f"full={runs['full']}",
+                         "--out", str(again)], capsys)  # fmt: skip
+    assert code == 0, err
+    replotted = json.loads((again / "source_curve.json").read_text())["runs"]
+    assert [run["name"] for run in replotted] == ["old_lora", "full"]
+    assert replotted[0]["points"] == result["runs"][1]["points"] and replotted[0]["kept_step"] in (2, 4)
+    code, err = run_cli(["bench", "curve", "--run", f"x={earlier}#nope", "--out", str(again)], capsys)
+    assert code == 2 and "no curve called 'nope'" in err and "full, lora" in err

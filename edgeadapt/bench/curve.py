@@ -79,6 +79,38 @@ def read_curve(run_dir: Path, name: str | None = None) -> RunCurve:
     )  # fmt: skip
 
 
+def read_curve_file(path: Path, name: str | None = None, which: str | None = None) -> RunCurve:
+    """A run's curve from a curve JSON this command wrote (``source_curve.json``), for plotting a run whose
+    directory is gone next to new ones: the run called ``which`` there (default: ``name``, or the file's only
+    run), shown as ``name``. Its recipe comes from the summary.json beside the file, where that has it."""
+    from edgeadapt.bench.results import read_json
+
+    path = Path(path)
+    if not path.is_file():
+        raise EdgeAdaptError(f"curve file not found: {path}")
+    runs = read_json(path).get("runs") or []
+    wanted = which or name
+    chosen = [run for run in runs if run.get("name") == wanted] or (runs if len(runs) == 1 and not which else [])
+    if not chosen:
+        names = ", ".join(str(run.get("name")) for run in runs) or "none"
+        raise EdgeAdaptError(f"{path} has no curve called {wanted!r} (it has: {names}): pass NAME=FILE#RUN")
+    run = chosen[0]
+    rows = [
+        {
+            "step": point["step"],
+            "train_minutes": point["train_minutes"],
+            "cpu_minutes": point["cpu_minutes"],
+            "scores": {spec: {"f1": f1, "exact_match": point["exact_match"][spec]} for spec, f1 in point["f1"].items()},
+        }
+        for point in run["points"]
+    ]
+    recipe = read_json(path.parent / "summary.json").get("source_stage", {}).get("recipe", {}).get(run["name"], {})
+    return RunCurve(
+        name or run["name"], run["run_dir"], run["source_adapter"], run["compute_dtype"], run["steps"],
+        run["batch_size"], run["kept_step"], rows, recipe,
+    )  # fmt: skip
+
+
 def plot_learning_curves(curves: list[RunCurve], path: Path, title: str) -> None:
     """F1 against CPU minutes: one colour per evaluation set, one line style per run."""
     import matplotlib
@@ -142,14 +174,22 @@ def _recipe(info: dict[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _read_any(label: str, where: str) -> RunCurve:
+    """A run directory, or ``FILE.json`` / ``FILE.json#RUN`` of an earlier curve."""
+    path, _, which = where.partition("#")
+    if path.endswith(".json"):
+        return read_curve_file(Path(path), label, which or None)
+    return read_curve(Path(where), label)
+
+
 def write_learning_curves(
-    runs: list[tuple[str, Path]], out_dir: Path, command: str, name: str = "source_curve"
+    runs: list[tuple[str, str | Path]], out_dir: Path, command: str, name: str = "source_curve"
 ) -> dict[str, Any]:
     """``<name>.json`` and ``<name>.png`` in ``out_dir``; ``source_stage.curve`` in summary.json."""
     from edgeadapt.bench.machine import describe_machine
     from edgeadapt.bench.results import merge_summary, read_json, write_result
 
-    curves = [read_curve(run_dir, label) for label, run_dir in runs]
+    curves = [_read_any(label, str(run_dir)) for label, run_dir in runs]
     machine = describe_machine()
     report = {"command": command, "machine": machine, "runs": [curve.to_dict() for curve in curves]}
     out_dir = Path(out_dir)

@@ -380,13 +380,20 @@ CURVE_HELP = (
     "  edgeadapt bench curve --run full=edgeadapt-work/runs/en\n"
     "\n"
     "  edgeadapt bench curve --run full=work-full/runs/en --run lora=work-lora/runs/en\n"
+    "\n"
+    "  edgeadapt bench curve --run new=work/runs/en --run old=benchmarks/results/source_curve.json#full   (a run"
+    " whose folder is gone, from the curve JSON it went into)\n"
 )
 
 
 @app.command("curve", help=CURVE_HELP)
 def curve(
     ctx: typer.Context,
-    runs: list[str] = typer.Option(..., "--run", help="NAME=RUN_DIR (or RUN_DIR) of a source run; repeat."),
+    runs: list[str] = typer.Option(
+        ...,
+        "--run",
+        help="NAME=RUN_DIR (or RUN_DIR) of a source run, or NAME=CURVE.json#RUN of an earlier curve; repeat.",
+    ),
     out: str = ResultsOption,
 ) -> None:
     from edgeadapt.bench.curve import write_learning_curves
@@ -394,7 +401,7 @@ def curve(
     named = []
     for value in runs:
         label, _, path = value.rpartition("=") if "=" in value else ("", "", value)
-        named.append((label or Path(path).name, Path(path)))
+        named.append((label or Path(path.partition("#")[0]).stem, path))
     report = write_learning_curves(named, Path(out), _command(ctx))
     for run in report["runs"]:
         last = run["points"][-1] if run["points"] else None
