@@ -129,8 +129,8 @@ def train(
         None,
         "--time-budget",
         help="Wall-clock budget per stage (45m, 3h, 1h30m): the step count is fitted to the measured step speed,"
-        f" schedule included (default for the source stage: {_SOURCE_MINUTES}m; --max-steps / --epochs"
-        " take precedence).",
+        " schedule included, and fitted again after 64 steps from the run's own speed (default for the source"
+        f" stage: {_SOURCE_MINUTES}m; --max-steps / --epochs take precedence).",
     ),
     eval_data: list[str] = typer.Option(
         [],
