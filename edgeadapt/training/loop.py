@@ -340,6 +340,9 @@ def run_loop(
                     history.append(row)
                 at_boundary = True
                 durations.append(row["seconds"])
+                if step in at_eval and accelerator.is_main_process:
+                    shown_eval = evaluate()
+                # after this step's evaluation, which the refit's elapsed time then includes
                 if refit is not None and start == 0 and step == REFIT_AFTER < total_steps:
                     timed = durations[REFIT_AFTER // 2 :]
                     fitted = refit(step, time.perf_counter() - began, sum(timed) / len(timed))
@@ -350,8 +353,6 @@ def run_loop(
                         at_eval = eval_steps(total_steps, config.eval_every)
                     if progress is not None:
                         progress.update(bar, total=total_steps)
-                if step in at_eval and accelerator.is_main_process:
-                    shown_eval = evaluate()
                 if progress is not None:
                     shown = "  ".join(f"{k} {v:.4g}" for k, v in values.items())
                     progress.update(bar, completed=step, losses=f"{shown}  {shown_eval}".strip())
