@@ -17,7 +17,7 @@ import math
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 
 from edgeadapt.errors import EdgeAdaptError
@@ -120,9 +120,9 @@ def read_budget_plan(run_dir: Path) -> BudgetPlan | None:
         return None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        optional = {"refit_steps", "refit_seconds_per_step"}
-        fields = BudgetPlan.__dataclass_fields__
-        return BudgetPlan(**{name: data[name] if name not in optional else data.get(name) for name in fields})
+        values = {f.name: data[f.name] if f.default is MISSING else data.get(f.name, f.default)
+                  for f in fields(BudgetPlan)}  # fmt: skip
+        return BudgetPlan(**values)
     except (OSError, ValueError, KeyError, TypeError):
         log.warning("%s is unreadable; the run's time budget plan is not reported", path)
         return None

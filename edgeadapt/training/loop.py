@@ -171,8 +171,9 @@ class LinearSchedule:
     warmup: int
 
     @classmethod
-    def make(cls, total: int, warmup_ratio: float, warmup_steps: int | None = None) -> LinearSchedule:
-        return cls(total, max(1, int(total * warmup_ratio) if warmup_steps is None else warmup_steps))
+    def make(cls, total: int, warmup_ratio: float, warmup_of: int | None = None) -> LinearSchedule:
+        """``warmup_ratio`` of ``warmup_of`` steps (default ``total``) warm up, then the decay to ``total``."""
+        return cls(total, max(1, int((total if warmup_of is None else warmup_of) * warmup_ratio)))
 
     def __call__(self, step: int) -> float:
         if step < self.warmup:
@@ -214,14 +215,14 @@ def run_loop(
     on_step: Callable[[int, dict[str, float]], None] | None = None,
     accelerator=None,
     evaluator=None,
-    warmup_steps: int | None = None,
+    warmup_of: int | None = None,
     refit: Callable[[int, float, float], int] | None = None,
 ) -> LoopResult:
     """Train ``objective`` for ``total_steps`` global steps (continuing from a checkpoint with ``resume``).
 
     With an ``evaluator`` (:class:`~edgeadapt.training.periodic_eval.PeriodicEvaluator`) the model is scored at
     :func:`eval_steps`, each row appended to ``evals.jsonl``, and the weights of the best row are the ones kept.
-    ``warmup_steps`` overrides ``config.warmup_ratio``'s share of ``total_steps``. A time-budgeted run passes
+    The warm-up is ``config.warmup_ratio`` of ``warmup_of`` steps (default ``total_steps``). A time-budgeted run passes
     ``refit(steps done, seconds elapsed, seconds a step) -> total``: called once, after ``REFIT_AFTER`` steps of a
     run that did not resume, with the mean time of the second half of those steps; the run then trains the
     returned total (the schedule's decay and the evaluations move with it, the warm-up stays).
@@ -239,7 +240,7 @@ def run_loop(
     if not trainable:
         raise EdgeAdaptError("nothing to train: --freeze leaves no trainable parameter")
     optimizer = torch.optim.AdamW(list(trainable.values()), lr=config.learning_rate, weight_decay=config.weight_decay)
-    schedule = LinearSchedule.make(total_steps, config.warmup_ratio, warmup_steps)
+    schedule = LinearSchedule.make(total_steps, config.warmup_ratio, warmup_of)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     start = load_checkpoint(run_dir, rank, trainable, optimizer, scheduler) if resume else 0
     plan = BatchPlan.make(

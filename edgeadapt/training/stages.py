@@ -222,12 +222,12 @@ def run_stage(
     result = run_loop(
         objective, prepared.data, config, run_dir, steps, resume=resume, console=console, on_step=on_step,
         accelerator=accelerator, evaluator=evaluator,
-        warmup_steps=None if budget is None else max(1, int(budget.steps * config.warmup_ratio)),
+        warmup_of=None if budget is None else budget.steps,  # the calibration's count, also after a refit
         refit=refit,
     )  # fmt: skip
-    if refit is not None and refit.plan.refit_steps is not None:
+    if refit is not None:
         budget = refit.plan
-        steps = budget.refit_steps
+        steps = budget.final_steps
         config = replace(config, max_steps=steps)
     if main:
         from edgeadapt.evaluation.predict import window_settings
