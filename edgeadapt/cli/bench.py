@@ -401,7 +401,8 @@ def curve(
     named = []
     for value in runs:
         label, _, path = value.rpartition("=") if "=" in value else ("", "", value)
-        named.append((label or Path(path.partition("#")[0]).stem, path))
+        file = path.partition("#")[0]
+        named.append((label or (Path(file).stem if file.endswith(".json") else Path(path).name), path))
     report = write_learning_curves(named, Path(out), _command(ctx))
     for run in report["runs"]:
         last = run["points"][-1] if run["points"] else None
