@@ -2,9 +2,10 @@
 
 The step count is fitted before the first step from a short calibration on real batches (training steps whose
 updates are thrown away, plus one evaluation batch when the stage evaluates as it goes), then fitted once more
-after :data:`REFIT_AFTER` steps from the time those steps really took (:func:`refit_steps`): the calibration
-times each batch shape once, and a shape's first step also pays for preparing its kernels (on one Xeon with AMX
-it planned 3.5 s a step where the run took 2.6, finishing a quarter early). The final count is stored as the
+after :data:`REFIT_AFTER` steps from the time those steps really took (:func:`refit_steps`): a few timed steps
+miss what the run meets later (other load on the machine, the mix of lengths; when the calibration timed each
+shape's first step, which also prepares its kernels, it planned 3.5 s a step on a Xeon where the run took 2.6, and
+8.4 where it took 4.4 on an AVX2-only EPYC). The final count is stored as the
 stage's ``max_steps`` in its checkpoint and run.json, so the learning-rate schedule spans the budget and a
 resumed run keeps the same schedule.
 """
