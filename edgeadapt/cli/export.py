@@ -84,7 +84,7 @@ def export(
         "--int8-ffn-out/--no-int8-ffn-out",
         help="int8: the FFN output projection in int8 too, blockwise (one scale per 256 weights and per 256"
         " activations; the default) or float (--no-int8-ffn-out: 21 MB more on multilingual-e5-small; 1.25x the time"
-        " a window on an AVX-512 VNNI CPU but 0.9x on an AVX2-only laptop CPU, the better choice for those;"
+        " a window on an AVX-512 VNNI CPU, 0.9x on an AVX2-only one, and about 1-1.6 F1 lower in the measurements;"
         " BENCHMARKS.md 4f, 4h).",
     ),
     int8_all: bool = typer.Option(
