@@ -177,6 +177,12 @@ def test_a_budget_too_short_for_this_cpu_is_named_with_the_budget_that_fits() ->
     hint = short_budget_hint(plan)
     assert hint is not None and "only 134 steps fit in 20m" in hint and "--time-budget 45m fits about 300" in hint
     assert short_budget_hint(fit_steps(3 * 3600.0, 4.7)) is None
+    # a refit plan is judged by its refit: measured 4.43 s a step where 8.43 were calibrated (an AVX2-only EPYC)
+    refit = BudgetPlan(1800.0, 189, 8.43, 9, 16.9, refit_steps=352, refit_seconds_per_step=4.43)
+    assert short_budget_hint(refit) is None
+    slower = BudgetPlan(1200.0, 134, 7.05, 9, 23.9, refit_steps=180, refit_seconds_per_step=6.2)
+    hint = short_budget_hint(slower)
+    assert hint is not None and "only 180 steps fit in 20m" in hint and "--time-budget 41m fits about 300" in hint
 
 
 def test_time_budget_sizes_the_run_and_resume_keeps_its_schedule(

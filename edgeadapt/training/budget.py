@@ -100,15 +100,16 @@ TyDi en dev F1 36 after 134 steps, XQuAD en about 50 after 309)."""
 
 
 def short_budget_hint(plan: BudgetPlan, wanted_steps: int = ENOUGH_SOURCE_STEPS) -> str | None:
-    """A one-line warning when ``plan`` fits fewer than ``wanted_steps``, naming the budget that would fit them on
-    this machine; None when it fits enough."""
-    if plan.steps >= wanted_steps:
+    """A one-line warning when ``plan`` fits fewer than ``wanted_steps`` (after its refit, when it has one), naming
+    the budget that would fit them on this machine; None when it fits enough."""
+    steps = plan.final_steps
+    if steps >= wanted_steps:
         return None
-    per_step = plan.seconds_per_step
+    per_step = plan.refit_seconds_per_step or plan.seconds_per_step
     evaluation_share = plan.evaluations * plan.seconds_per_evaluation / max(plan.steps, 1)
     needed = wanted_steps * (per_step + evaluation_share) / 0.97  # the 3 % reserve of fit_steps
     return (
-        f"only {plan.steps} steps fit in {format_duration(plan.budget_seconds)} on this CPU"
+        f"only {steps} steps fit in {format_duration(plan.budget_seconds)} on this CPU"
         f" ({per_step:.1f} s a step): the source stage will be weak; --time-budget"
         f" {format_duration(60 * math.ceil(needed / 60))} fits about {wanted_steps}"
     )

@@ -24,6 +24,7 @@ from edgeadapt.tasks import QA, runs_subdir
 from edgeadapt.training.batches import BatchPlan
 from edgeadapt.training.budget import (
     BUDGET_FILE,
+    REFIT_AFTER,
     BudgetPlan,
     format_duration,
     read_budget_plan,
@@ -201,7 +202,8 @@ def run_stage(
                 f" {budget.seconds_per_step:.2f} s a step, {budget.evaluations} evaluations of"
                 f" {budget.seconds_per_evaluation:.0f} s"
             )
-            hint = short_budget_hint(budget) if config.stage == "source" else None
+            # a plan that the run will refit is judged after the refit (the calibration can be far off)
+            hint = short_budget_hint(budget) if config.stage == "source" and budget.steps <= REFIT_AFTER else None
             if hint:
                 console.print(f"[yellow]warning:[/] {hint}")
     steps = total_steps(config, len(prepared.data.real), len(prepared.data.synthetic))
@@ -218,7 +220,10 @@ def run_stage(
         mark_unfinished(run_dir)  # retraining in place: the old run.json must not vouch for the new files
     refit = None  # a resumed run keeps the schedule it had
     if budget is not None and not resume:
-        refit = _BudgetRefit(budget, config.eval_every, evaluator is not None, run_dir, console if main else None)
+        refit = _BudgetRefit(
+            budget, config.eval_every, evaluator is not None, run_dir, console if main else None,
+            warn_short=config.stage == "source",
+        )  # fmt: skip
     result = run_loop(
         objective, prepared.data, config, run_dir, steps, resume=resume, console=console, on_step=on_step,
         accelerator=accelerator, evaluator=evaluator,
@@ -272,6 +277,7 @@ class _BudgetRefit:
     evaluates: bool
     run_dir: Path
     console: Console | None  # None on processes other than the main one
+    warn_short: bool = False  # warn when the refit plan is too short for a good source stage
 
     def _evaluations_after(self, total: int, done: int) -> int:
         if not self.evaluates:
@@ -287,6 +293,9 @@ class _BudgetRefit:
                 f"time budget refit after {done} steps: {seconds_per_step:.2f} s a step measured"
                 f" ({self.plan.seconds_per_step:.2f} calibrated), {total} steps in all"
             )
+            hint = short_budget_hint(self.plan) if self.warn_short else None
+            if hint:
+                self.console.print(f"[yellow]warning:[/] {hint}")
         return total
 
 
