@@ -62,6 +62,11 @@ REFIT_AFTER = 64
 batches (``batches.GROUP_STEPS``), the second timed, by when every batch shape has been prepared once."""
 
 
+def refits(total_steps: int) -> bool:
+    """Whether a budgeted run of ``total_steps`` (not resumed) fits its count again after :data:`REFIT_AFTER`."""
+    return REFIT_AFTER < total_steps
+
+
 @dataclass(frozen=True)
 class BudgetPlan:
     """Steps fitted to a budget, and the speeds they were fitted from.

@@ -227,7 +227,7 @@ def run_loop(
     run that did not resume, with the mean time of the second half of those steps; the run then trains the
     returned total (the schedule's decay and the evaluations move with it, the warm-up stays).
     """
-    from edgeadapt.training.budget import REFIT_AFTER
+    from edgeadapt.training.budget import REFIT_AFTER, refits
     from edgeadapt.training.periodic_eval import EVALS_FILE, best_row, read_evals
 
     accelerator = accelerator or make_accelerator()
@@ -344,7 +344,7 @@ def run_loop(
                 if step in at_eval and accelerator.is_main_process:
                     shown_eval = evaluate()
                 # after this step's evaluation, which the refit's elapsed time then includes
-                if refit is not None and start == 0 and step == REFIT_AFTER < total_steps:
+                if refit is not None and start == 0 and step == REFIT_AFTER and refits(total_steps):
                     timed = durations[REFIT_AFTER // 2 :]
                     fitted = refit(step, time.perf_counter() - began, sum(timed) / len(timed))
                     total_steps = _same_on_every_process(accelerator, max(step + 1, fitted))

@@ -24,11 +24,11 @@ from edgeadapt.tasks import QA, runs_subdir
 from edgeadapt.training.batches import BatchPlan
 from edgeadapt.training.budget import (
     BUDGET_FILE,
-    REFIT_AFTER,
     BudgetPlan,
     format_duration,
     read_budget_plan,
     refit_steps,
+    refits,
     short_budget_hint,
 )
 from edgeadapt.training.checkpoint import read_checkpoint, remove_checkpoint
@@ -203,7 +203,7 @@ def run_stage(
                 f" {budget.seconds_per_evaluation:.0f} s"
             )
             # a plan that the run will refit is judged after the refit (the calibration can be far off)
-            hint = short_budget_hint(budget) if config.stage == "source" and budget.steps <= REFIT_AFTER else None
+            hint = short_budget_hint(budget) if config.stage == "source" and not refits(budget.steps) else None
             if hint:
                 console.print(f"[yellow]warning:[/] {hint}")
     steps = total_steps(config, len(prepared.data.real), len(prepared.data.synthetic))
